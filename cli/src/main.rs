@@ -1,1 +1,196 @@
-fn main() {}
+//! # vidid: the one binary
+//!
+//! `vidid serve` runs signaling, the media server and the recorder in one process with
+//! embedded defaults (local state and generated development secrets in the data directory).
+//! `vidid recording …` works on recordings for compliance staff.
+//!
+//! Settings are layered: built-in defaults → the `--config` TOML file → `VIDID__SECTION__KEY`
+//! environment variables → command-line flags. Unknown keys are refused at start-up.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing::info;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "vidid", version, about = "Real-time video identification media server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: signaling, media and recording, on one machine.
+    Serve {
+        /// Directory for state, recordings and generated secrets.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HTTP listen address, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Work with recordings.
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordingCommand {
+    /// Decode a recording: stereo WAV, customer left, agent right.
+    Export {
+        /// Recording id (as returned when the call ended).
+        id: String,
+        /// Write a 48 kHz 16-bit stereo WAV here.
+        #[arg(long)]
+        wav: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { data_dir, listen, config } => {
+            let cfg = Config::load(config.as_deref(), data_dir, listen)?;
+            init_tracing(&cfg);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(cfg))
+        }
+        Command::Recording { command } => match command {
+            RecordingCommand::Export { id, wav, data_dir, config } => {
+                let cfg = Config::load(config.as_deref(), data_dir, None)?;
+                let dir = cfg.data_dir.join("recordings").join(&id);
+                if !dir.is_dir() {
+                    anyhow::bail!("no recording {id} in {}", cfg.data_dir.display());
+                }
+                let summary = vidid_recorder::export_wav(&dir, &wav)
+                    .with_context(|| format!("exporting recording {id}"))?;
+                println!("{}", serde_json::to_string(&summary)?);
+                Ok(())
+            }
+        },
+    }
+}
+
+fn init_tracing(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    let registry = prometheus::Registry::new();
+    let media_metrics = vidid_server::MediaMetrics::register(&registry)?;
+    let sink = Arc::new(vidid_recorder::LocalRecordingSink::new(&cfg.data_dir)?);
+    let recorder_hook = recorder_metrics(&registry, sink.stats())?;
+    let media = vidid_server::MediaServer::start(
+        cfg.media.clone(),
+        cfg.http.listen.ip(),
+        sink.clone(),
+        media_metrics,
+    )
+    .await?;
+    let api_key = match &cfg.api.key {
+        Some(k) => k.clone(),
+        None => {
+            let (key, path) = vidid_signaling::secrets::load_or_create(&cfg.data_dir, "api-key")?;
+            info!(path = %path.display(), "using the generated development api key");
+            key
+        }
+    };
+    let state = Arc::new(vidid_signaling::AppState {
+        calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
+        media: media.clone(),
+        turn: cfg.turn.clone(),
+        api_key,
+        call_ttl: time::Duration::seconds(cfg.api.call_ttl_secs as i64),
+        metrics: vidid_signaling::SignalingMetrics::register(&registry)?,
+        registry,
+        scrape_hooks: vec![recorder_hook],
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("binding http listener {}", cfg.http.listen))?;
+    info!(
+        http = %listener.local_addr()?,
+        media_udp = %media.local_addr(),
+        data_dir = %cfg.data_dir.display(),
+        "vidid serving"
+    );
+    axum::serve(listener, vidid_signaling::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    info!("stopped");
+    Ok(())
+}
+
+fn recorder_metrics(
+    registry: &prometheus::Registry,
+    stats: Arc<vidid_recorder::RecorderStats>,
+) -> anyhow::Result<Box<dyn Fn() + Send + Sync>> {
+    let bytes = prometheus::IntCounter::new("vidid_recorder_bytes_written_total", "Bytes the recorder wrote")?;
+    let packets =
+        prometheus::IntCounter::new("vidid_recorder_packets_written_total", "Audio packets the recorder wrote")?;
+    let dropped = prometheus::IntCounter::new(
+        "vidid_recorder_packets_dropped_total",
+        "Audio packets the recorder dropped (late, duplicate, overflow)",
+    )?;
+    let active = prometheus::IntGauge::new("vidid_recorder_active_recordings", "Recordings being written")?;
+    for c in [&bytes, &packets, &dropped] {
+        registry.register(Box::new(c.clone()))?;
+    }
+    registry.register(Box::new(active.clone()))?;
+    // The recorder keeps plain atomics; copy them into the counters at scrape time.
+    let catch_up = |c: &prometheus::IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
+    Ok(Box::new(move || {
+        let s = stats.snapshot();
+        catch_up(&bytes, s.bytes_written);
+        catch_up(&packets, s.packets_written);
+        catch_up(&dropped, s.packets_dropped());
+        active.set(s.recordings_active as i64);
+    }))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("shutdown requested");
+}

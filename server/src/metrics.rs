@@ -1,0 +1,59 @@
+//! Prometheus metrics of the media plane (`vidid_media_*`).
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Counters the media loop updates. Cheap to clone (the prometheus types are `Arc`s inside).
+#[derive(Clone)]
+pub struct MediaMetrics {
+    pub packets_forwarded: IntCounterVec,
+    pub bytes_forwarded: IntCounterVec,
+    pub packets_received: IntCounter,
+    pub packets_unroutable: IntCounter,
+    pub rtcp_feedback: IntCounterVec,
+    pub active_calls: IntGauge,
+    pub active_peers: IntGauge,
+    pub forward_errors: IntCounter,
+}
+
+impl MediaMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let m = MediaMetrics {
+            packets_forwarded: IntCounterVec::new(
+                Opts::new("vidid_media_packets_forwarded_total", "RTP packets relayed to the other participant"),
+                &["kind"],
+            )?,
+            bytes_forwarded: IntCounterVec::new(
+                Opts::new("vidid_media_bytes_forwarded_total", "RTP payload bytes relayed to the other participant"),
+                &["kind"],
+            )?,
+            packets_received: IntCounter::new(
+                "vidid_media_datagrams_received_total",
+                "UDP datagrams received on the media socket",
+            )?,
+            packets_unroutable: IntCounter::new(
+                "vidid_media_datagrams_unroutable_total",
+                "UDP datagrams from an address no peer connection owns (dropped)",
+            )?,
+            rtcp_feedback: IntCounterVec::new(
+                Opts::new("vidid_media_rtcp_feedback_total", "RTCP feedback messages seen, by type"),
+                &["type"],
+            )?,
+            active_calls: IntGauge::new("vidid_media_active_calls", "Calls with a room on this media node")?,
+            active_peers: IntGauge::new("vidid_media_active_peers", "Peer connections on this media node")?,
+            forward_errors: IntCounter::new(
+                "vidid_media_forward_errors_total",
+                "Packets the engine refused to relay (codec not negotiated on the receiving leg, etc.)",
+            )?,
+        };
+        registry.register(Box::new(m.packets_forwarded.clone()))?;
+        registry.register(Box::new(m.bytes_forwarded.clone()))?;
+        registry.register(Box::new(m.packets_received.clone()))?;
+        registry.register(Box::new(m.packets_unroutable.clone()))?;
+        registry.register(Box::new(m.rtcp_feedback.clone()))?;
+        registry.register(Box::new(m.active_calls.clone()))?;
+        registry.register(Box::new(m.active_peers.clone()))?;
+        registry.register(Box::new(m.forward_errors.clone()))?;
+        Ok(m)
+    }
+}

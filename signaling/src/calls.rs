@@ -1,0 +1,269 @@
+//! Calls and their join tokens: the store behind the WebSocket and the calls API.
+//!
+//! [`CallStore`] is the seam: this issue has the in-memory [`MemoryCallStore`]; the case store
+//! of the signaling issue (SQLite embedded, PostgreSQL scaled out) implements the same trait.
+//! Tokens are kept only as SHA-256 digests, so a memory or database dump holds no usable token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use serde::Serialize;
+use time::OffsetDateTime;
+use vidid_server::Party;
+
+use crate::SignalingError;
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallState {
+    Waiting,
+    Active,
+    Ended,
+}
+
+/// Where a participant is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatState {
+    Absent,
+    Joined,
+    Connected,
+}
+
+/// A call as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    pub call_id: String,
+    pub state: CallState,
+    pub participants: Participants,
+    pub recording_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Participants {
+    pub customer: SeatState,
+    pub agent: SeatState,
+}
+
+/// A new call and the plaintext tokens, which exist only in this value.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub call_id: String,
+    pub customer_token: String,
+    pub agent_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A seat held by one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatClaim {
+    pub call_id: String,
+    pub role: Party,
+    pub connection: u64,
+}
+
+/// The store of calls; see the module docs.
+pub trait CallStore: Send + Sync + 'static {
+    fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall;
+    fn get(&self, call_id: &str) -> Option<CallView>;
+    /// Takes the seat a token names for `connection`; refuses if another connection holds it.
+    fn claim(&self, token: &str, connection: u64, now: OffsetDateTime) -> Result<SeatClaim, SignalingError>;
+    fn set_connected(&self, claim: &SeatClaim, connected: bool);
+    fn release(&self, claim: &SeatClaim);
+    /// Marks the call ended; returns false if it already was.
+    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, SignalingError>;
+}
+
+struct Call {
+    state: CallState,
+    seats: [Option<u64>; 2],
+    connected: [bool; 2],
+    recording_id: Option<String>,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: HashMap<String, Call>,
+    tokens: HashMap<[u8; 32], (String, Party)>,
+}
+
+/// Calls in memory: the embedded single-process default.
+#[derive(Default)]
+pub struct MemoryCallStore {
+    inner: Mutex<Inner>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// 32 random bytes, base64url.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn idx(role: Party) -> usize {
+    match role {
+        Party::Customer => 0,
+        Party::Agent => 1,
+    }
+}
+
+fn seat_state(c: &Call, role: Party) -> SeatState {
+    match (c.seats[idx(role)], c.connected[idx(role)]) {
+        (None, _) => SeatState::Absent,
+        (Some(_), false) => SeatState::Joined,
+        (Some(_), true) => SeatState::Connected,
+    }
+}
+
+impl MemoryCallStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves consistent maps (no multi-step invariants).
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CallStore for MemoryCallStore {
+    fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall {
+        let raw: [u8; 12] = rand::random();
+        let call_id = format!("c_{}", hex::encode(raw));
+        let new = NewCall {
+            call_id: call_id.clone(),
+            customer_token: random_token(),
+            agent_token: random_token(),
+            expires_at: now + ttl,
+        };
+        let mut g = self.lock();
+        g.tokens.insert(digest(&new.customer_token), (call_id.clone(), Party::Customer));
+        g.tokens.insert(digest(&new.agent_token), (call_id.clone(), Party::Agent));
+        g.calls.insert(
+            call_id,
+            Call {
+                state: CallState::Waiting,
+                seats: [None, None],
+                connected: [false, false],
+                recording_id: None,
+                created_at: now,
+                expires_at: new.expires_at,
+            },
+        );
+        new
+    }
+
+    fn get(&self, call_id: &str) -> Option<CallView> {
+        let g = self.lock();
+        let c = g.calls.get(call_id)?;
+        Some(CallView {
+            call_id: call_id.to_string(),
+            state: c.state,
+            participants: Participants {
+                customer: seat_state(c, Party::Customer),
+                agent: seat_state(c, Party::Agent),
+            },
+            recording_id: c.recording_id.clone(),
+            created_at: c.created_at,
+            expires_at: c.expires_at,
+        })
+    }
+
+    fn claim(&self, token: &str, connection: u64, now: OffsetDateTime) -> Result<SeatClaim, SignalingError> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(SignalingError::InvalidToken);
+        }
+        let mut g = self.lock();
+        let (call_id, role) = g.tokens.get(&digest(token)).cloned().ok_or(SignalingError::InvalidToken)?;
+        let call = g.calls.get_mut(&call_id).ok_or(SignalingError::InvalidToken)?;
+        if call.state == CallState::Ended {
+            return Err(SignalingError::CallEnded);
+        }
+        if now >= call.expires_at {
+            return Err(SignalingError::LinkExpired);
+        }
+        if call.seats[idx(role)].is_some() {
+            return Err(SignalingError::TokenInUse);
+        }
+        call.seats[idx(role)] = Some(connection);
+        call.state = CallState::Active;
+        Ok(SeatClaim { call_id, role, connection })
+    }
+
+    fn set_connected(&self, claim: &SeatClaim, connected: bool) {
+        let mut g = self.lock();
+        if let Some(c) = g.calls.get_mut(&claim.call_id) {
+            if c.seats[idx(claim.role)] == Some(claim.connection) {
+                c.connected[idx(claim.role)] = connected;
+            }
+        }
+    }
+
+    fn release(&self, claim: &SeatClaim) {
+        let mut g = self.lock();
+        if let Some(c) = g.calls.get_mut(&claim.call_id) {
+            if c.seats[idx(claim.role)] == Some(claim.connection) {
+                c.seats[idx(claim.role)] = None;
+                c.connected[idx(claim.role)] = false;
+            }
+        }
+    }
+
+    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, SignalingError> {
+        let mut g = self.lock();
+        let c = g.calls.get_mut(call_id).ok_or(SignalingError::NotFound)?;
+        if c.state == CallState::Ended {
+            return Ok(false);
+        }
+        c.state = CallState::Ended;
+        c.seats = [None, None];
+        c.connected = [false, false];
+        if recording_id.is_some() {
+            c.recording_id = recording_id;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifecycle() {
+        let store = MemoryCallStore::default();
+        let now = OffsetDateTime::now_utc();
+        let call = store.create(now, time::Duration::hours(1));
+        assert!(matches!(store.claim("nope", 1, now), Err(SignalingError::InvalidToken)));
+        let claim = store.claim(&call.customer_token, 1, now).unwrap();
+        assert_eq!(claim.role, Party::Customer);
+        // A second connection with the same token is refused while the first holds it.
+        assert!(matches!(store.claim(&call.customer_token, 2, now), Err(SignalingError::TokenInUse)));
+        store.release(&claim);
+        let again = store.claim(&call.customer_token, 2, now).unwrap();
+        assert_eq!(again.connection, 2);
+        assert!(store.end(&call.call_id, Some("r".into())).unwrap());
+        assert!(!store.end(&call.call_id, None).unwrap());
+        assert!(matches!(store.claim(&call.agent_token, 3, now), Err(SignalingError::CallEnded)));
+        assert_eq!(store.get(&call.call_id).unwrap().recording_id.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn expired_link_refused() {
+        let store = MemoryCallStore::default();
+        let now = OffsetDateTime::now_utc();
+        let call = store.create(now, time::Duration::minutes(5));
+        let later = now + time::Duration::minutes(6);
+        assert!(matches!(store.claim(&call.agent_token, 1, later), Err(SignalingError::LinkExpired)));
+    }
+}
