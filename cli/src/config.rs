@@ -61,25 +61,37 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { key: None, call_ttl_secs: 24 * 3600 }
+        ApiConfig {
+            key: None,
+            call_ttl_secs: 24 * 3600,
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), json: false }
+        LogConfig {
+            level: "info".into(),
+            json: false,
+        }
     }
 }
 
 impl Config {
     /// Defaults → file → `VIDID__SECTION__KEY` → flags.
-    pub fn load(file: Option<&Path>, data_dir: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        data_dir: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+    ) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -109,7 +121,10 @@ mod tests {
     #[test]
     fn layers_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("v.toml", "[media]\nudp_port = 40000\n[log]\nlevel = \"debug\"\n")?;
+            jail.create_file(
+                "v.toml",
+                "[media]\nudp_port = 40000\n[log]\nlevel = \"debug\"\n",
+            )?;
             jail.set_env("VIDID__MEDIA__UDP_PORT", "40010");
             let cfg = Config::load(Some(Path::new("v.toml")), Some("d".into()), None).unwrap();
             assert_eq!(cfg.media.udp_port, 40010, "env beats the file");

@@ -20,7 +20,11 @@ use tracing::info;
 use crate::config::Config;
 
 #[derive(Parser)]
-#[command(name = "vidid", version, about = "Real-time video identification media server")]
+#[command(
+    name = "vidid",
+    version,
+    about = "Real-time video identification media server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,11 @@ enum RecordingCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { data_dir, listen, config } => {
+        Command::Serve {
+            data_dir,
+            listen,
+            config,
+        } => {
             let cfg = Config::load(config.as_deref(), data_dir, listen)?;
             init_tracing(&cfg);
             tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +83,12 @@ fn main() -> anyhow::Result<()> {
                 .block_on(serve(cfg))
         }
         Command::Recording { command } => match command {
-            RecordingCommand::Export { id, wav, data_dir, config } => {
+            RecordingCommand::Export {
+                id,
+                wav,
+                data_dir,
+                config,
+            } => {
                 let cfg = Config::load(config.as_deref(), data_dir, None)?;
                 let dir = cfg.data_dir.join("recordings").join(&id);
                 if !dir.is_dir() {
@@ -92,8 +105,11 @@ fn main() -> anyhow::Result<()> {
 
 fn init_tracing(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cfg.log.json {
         builder.json().init();
     } else {
@@ -153,14 +169,22 @@ fn recorder_metrics(
     registry: &prometheus::Registry,
     stats: Arc<vidid_recorder::RecorderStats>,
 ) -> anyhow::Result<Box<dyn Fn() + Send + Sync>> {
-    let bytes = prometheus::IntCounter::new("vidid_recorder_bytes_written_total", "Bytes the recorder wrote")?;
-    let packets =
-        prometheus::IntCounter::new("vidid_recorder_packets_written_total", "Audio packets the recorder wrote")?;
+    let bytes = prometheus::IntCounter::new(
+        "vidid_recorder_bytes_written_total",
+        "Bytes the recorder wrote",
+    )?;
+    let packets = prometheus::IntCounter::new(
+        "vidid_recorder_packets_written_total",
+        "Audio packets the recorder wrote",
+    )?;
     let dropped = prometheus::IntCounter::new(
         "vidid_recorder_packets_dropped_total",
         "Audio packets the recorder dropped (late, duplicate, overflow)",
     )?;
-    let active = prometheus::IntGauge::new("vidid_recorder_active_recordings", "Recordings being written")?;
+    let active = prometheus::IntGauge::new(
+        "vidid_recorder_active_recordings",
+        "Recordings being written",
+    )?;
     for c in [&bytes, &packets, &dropped] {
         registry.register(Box::new(c.clone()))?;
     }
@@ -182,7 +206,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -6,8 +6,8 @@
 //! packets make the other participant's peer connection produce output too, which is drained in
 //! the same pass. Signaling talks to the loop through [`MediaServer`], a cloneable handle.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,7 +66,9 @@ pub enum ParticipantEvent {
     PeerConnected,
     PeerLeft,
     /// The call is over.
-    CallEnded { reason: String },
+    CallEnded {
+        reason: String,
+    },
 }
 
 /// What joining returns.
@@ -151,7 +153,9 @@ impl MediaServer {
         if announce.is_empty() {
             if local_addr.ip().is_unspecified() {
                 announce.push(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-                warn!("media.bind_ip is unspecified and media.announce_ips is empty: announcing 127.0.0.1 only");
+                warn!(
+                    "media.bind_ip is unspecified and media.announce_ips is empty: announcing 127.0.0.1 only"
+                );
             } else {
                 announce.push(local_addr.ip());
             }
@@ -162,7 +166,10 @@ impl MediaServer {
         std::thread::Builder::new()
             .name("vidid-media".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(MediaError::Engine(e.to_string())));
@@ -181,7 +188,10 @@ impl MediaServer {
                     let engine = Engine {
                         socket,
                         local_addr,
-                        announce: announce.into_iter().map(|ip| SocketAddr::new(ip, local_addr.port())).collect(),
+                        announce: announce
+                            .into_iter()
+                            .map(|ip| SocketAddr::new(ip, local_addr.port()))
+                            .collect(),
                         config,
                         sink,
                         metrics,
@@ -208,9 +218,15 @@ impl MediaServer {
         self.local_addr
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, MediaError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, MediaError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| MediaError::Stopped)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| MediaError::Stopped)?;
         rx.await.map_err(|_| MediaError::Stopped)
     }
 
@@ -223,17 +239,41 @@ impl MediaServer {
         events: mpsc::UnboundedSender<ParticipantEvent>,
     ) -> Result<Joined, MediaError> {
         let call_id = call_id.to_string();
-        self.call(|reply| Command::Join { call_id, role, events, reply }).await?
+        self.call(|reply| Command::Join {
+            call_id,
+            role,
+            events,
+            reply,
+        })
+        .await?
     }
 
     /// Applies the browser's offer and returns the SDP answer.
-    pub async fn offer(&self, participant: ParticipantId, sdp: String) -> Result<String, MediaError> {
-        self.call(|reply| Command::Offer { participant, sdp, reply }).await?
+    pub async fn offer(
+        &self,
+        participant: ParticipantId,
+        sdp: String,
+    ) -> Result<String, MediaError> {
+        self.call(|reply| Command::Offer {
+            participant,
+            sdp,
+            reply,
+        })
+        .await?
     }
 
     /// Adds a trickled remote ICE candidate.
-    pub async fn add_candidate(&self, participant: ParticipantId, candidate: Candidate) -> Result<(), MediaError> {
-        self.call(|reply| Command::Candidate { participant, candidate, reply }).await?
+    pub async fn add_candidate(
+        &self,
+        participant: ParticipantId,
+        candidate: Candidate,
+    ) -> Result<(), MediaError> {
+        self.call(|reply| Command::Candidate {
+            participant,
+            candidate,
+            reply,
+        })
+        .await?
     }
 
     /// Removes the participant from its room; the room and its recording stay.
@@ -245,7 +285,13 @@ impl MediaServer {
     pub async fn end_call(&self, call_id: &str, reason: &str) -> Result<CallSummary, MediaError> {
         let call_id = call_id.to_string();
         let reason = reason.to_string();
-        let (recorder, summary) = self.call(|reply| Command::EndCall { call_id, reason, reply }).await??;
+        let (recorder, summary) = self
+            .call(|reply| Command::EndCall {
+                call_id,
+                reason,
+                reply,
+            })
+            .await??;
         if let Some(recorder) = recorder {
             tokio::task::spawn_blocking(move || recorder.finish())
                 .await
@@ -364,7 +410,9 @@ impl Engine {
                 break;
             }
             self.timers.pop();
-            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
             if peer.deadline != Some(at) {
                 continue;
             }
@@ -396,7 +444,9 @@ impl Engine {
             self.metrics.packets_unroutable.inc();
             return;
         };
-        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         let msg = TaggedBytesMut {
             now: Instant::now(),
             transport: TransportContext {
@@ -426,9 +476,14 @@ impl Engine {
         work.clear();
         work.push(first);
         while let Some(id) = work.pop() {
-            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
             while let Some(out) = peer.pc.poll_write() {
-                if let Err(e) = self.socket.try_send_to(&out.message, out.transport.peer_addr) {
+                if let Err(e) = self
+                    .socket
+                    .try_send_to(&out.message, out.transport.peer_addr)
+                {
                     debug!(error = %e, to = %out.transport.peer_addr, "media socket send failed");
                 }
             }
@@ -458,9 +513,16 @@ impl Engine {
         self.work = work;
     }
 
-    fn peer_event(&mut self, id: ParticipantId, ev: RTCPeerConnectionEvent, work: &mut Vec<ParticipantId>) {
+    fn peer_event(
+        &mut self,
+        id: ParticipantId,
+        ev: RTCPeerConnectionEvent,
+        work: &mut Vec<ParticipantId>,
+    ) {
         let other = self.other(id);
-        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         match ev {
             RTCPeerConnectionEvent::OnIceCandidateEvent(ev) => match ev.candidate.to_json() {
                 Ok(init) => peer.send(ParticipantEvent::Candidate(Candidate {
@@ -471,13 +533,18 @@ impl Engine {
                 Err(e) => debug!(parent: &peer.span, error = %e, "cannot encode local candidate"),
             },
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                let Some(receiver) = peer.pc.rtp_receiver(init.receiver_id) else { return };
+                let Some(receiver) = peer.pc.rtp_receiver(init.receiver_id) else {
+                    return;
+                };
                 let kind = receiver.track().kind();
                 let ssrc = receiver.track().ssrcs().next();
                 debug!(parent: &peer.span, %kind, ?ssrc, "inbound track open");
                 peer.in_tracks.insert(
                     init.track_id.clone(),
-                    crate::peer::InTrack { receiver: init.receiver_id, kind },
+                    crate::peer::InTrack {
+                        receiver: init.receiver_id,
+                        kind,
+                    },
                 );
                 if kind == RtpCodecKind::Video {
                     if let Some(ssrc) = ssrc {
@@ -518,8 +585,12 @@ impl Engine {
 
     /// Asks participant `id`'s browser for a video keyframe (PLI), rate-limited.
     fn request_keyframe(&mut self, id: ParticipantId, work: &mut Vec<ParticipantId>) {
-        let Some(peer) = self.peers.get_mut(&id) else { return };
-        let Some((receiver, ssrc)) = peer.video_in else { return };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some((receiver, ssrc)) = peer.video_in else {
+            return;
+        };
         let now = Instant::now();
         if peer
             .last_keyframe_request
@@ -529,11 +600,17 @@ impl Engine {
         }
         peer.last_keyframe_request = Some(now);
         if let Some(mut r) = peer.pc.rtp_receiver(receiver) {
-            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            };
             if let Err(e) = r.write_rtcp(now, vec![Box::new(pli)]) {
                 debug!(parent: &peer.span, error = %e, "cannot send pli");
             } else {
-                self.metrics.rtcp_feedback.with_label_values(&["pli_sent"]).inc();
+                self.metrics
+                    .rtcp_feedback
+                    .with_label_values(&["pli_sent"])
+                    .inc();
                 work.push(id);
             }
         }
@@ -541,9 +618,14 @@ impl Engine {
 
     fn relay(&mut self, from: ParticipantId, msg: TaggedRTCMessage, work: &mut Vec<ParticipantId>) {
         match msg.message {
-            RTCMessage::RtpPacket(track_id, packet) => self.relay_rtp(from, &track_id, packet, msg.now, work),
+            RTCMessage::RtpPacket(track_id, packet) => {
+                self.relay_rtp(from, &track_id, packet, msg.now, work)
+            }
             RTCMessage::RtcpPacket(track_id, packets) => {
-                let about_our_sender = self.peers.get(&from).is_some_and(|p| p.is_out_track(&track_id));
+                let about_our_sender = self
+                    .peers
+                    .get(&from)
+                    .is_some_and(|p| p.is_out_track(&track_id));
                 let mut wants_keyframe = false;
                 for p in &packets {
                     let any = p.as_any();
@@ -554,9 +636,15 @@ impl Engine {
                         self.metrics.rtcp_feedback.with_label_values(&["fir"]).inc();
                         wants_keyframe = true;
                     } else if any.is::<TransportLayerNack>() {
-                        self.metrics.rtcp_feedback.with_label_values(&["nack"]).inc();
+                        self.metrics
+                            .rtcp_feedback
+                            .with_label_values(&["nack"])
+                            .inc();
                     } else if any.is::<ReceiverEstimatedMaximumBitrate>() {
-                        self.metrics.rtcp_feedback.with_label_values(&["remb"]).inc();
+                        self.metrics
+                            .rtcp_feedback
+                            .with_label_values(&["remb"])
+                            .inc();
                     }
                 }
                 if about_our_sender && wants_keyframe {
@@ -577,11 +665,22 @@ impl Engine {
         now: Instant,
         work: &mut Vec<ParticipantId>,
     ) {
-        let Some(src) = self.peers.get_mut(&from) else { return };
-        let Some(in_track) = src.in_tracks.get(track_id).copied() else { return };
+        let Some(src) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let Some(in_track) = src.in_tracks.get(track_id).copied() else {
+            return;
+        };
         let kind = in_track.kind;
         let pt = packet.header.payload_type & 0x7f;
         let role = src.role;
+        if kind == RtpCodecKind::Video
+            && src.video_in.map(|(_, ssrc)| ssrc) != Some(packet.header.ssrc)
+        {
+            // The media SSRC as it really arrives (a track may also list its RTX SSRC):
+            // keyframe requests must name this one.
+            src.video_in = Some((in_track.receiver, packet.header.ssrc));
+        }
         // Record the audio, whoever listens.
         if kind == RtpCodecKind::Audio {
             if let Some(room) = self.rooms.get_mut(&src.call_id) {
@@ -596,7 +695,9 @@ impl Engine {
                 }
             }
         }
-        let Some(dst_id) = self.other(from) else { return };
+        let Some(dst_id) = self.other(from) else {
+            return;
+        };
         // Payload type on the other leg, cached per (source, destination) pairing.
         let src = self.peers.get_mut(&from).expect("present above");
         if src.pt_map_for != Some(dst_id) {
@@ -605,8 +706,12 @@ impl Engine {
         }
         let mut out_pt = src.pt_map[pt as usize];
         if out_pt == 0 {
-            let Some((mime, fmtp)) = src.inbound_codec(in_track.receiver, pt) else { return };
-            let Some(dst) = self.peers.get_mut(&dst_id) else { return };
+            let Some((mime, fmtp)) = src.inbound_codec(in_track.receiver, pt) else {
+                return;
+            };
+            let Some(dst) = self.peers.get_mut(&dst_id) else {
+                return;
+            };
             if !dst.negotiated {
                 return;
             }
@@ -619,10 +724,13 @@ impl Engine {
                 }
             }
             if let Some(src) = self.peers.get_mut(&from) {
+                debug!(parent: &src.span, %mime, %fmtp, in_pt = pt, out_pt, "relay payload type mapped");
                 src.pt_map[pt as usize] = out_pt;
             }
         }
-        let Some(dst) = self.peers.get_mut(&dst_id) else { return };
+        let Some(dst) = self.peers.get_mut(&dst_id) else {
+            return;
+        };
         if !dst.connected {
             return;
         }
@@ -634,12 +742,24 @@ impl Engine {
         packet.header.extension = false;
         packet.header.extensions.clear();
         packet.header.extension_profile = 0;
-        let Some(mut sender) = dst.pc.rtp_sender(out.sender) else { return };
+        let Some(mut sender) = dst.pc.rtp_sender(out.sender) else {
+            return;
+        };
         match sender.write_rtp(now, packet) {
             Ok(()) => {
-                let label = if kind == RtpCodecKind::Audio { "audio" } else { "video" };
-                self.metrics.packets_forwarded.with_label_values(&[label]).inc();
-                self.metrics.bytes_forwarded.with_label_values(&[label]).inc_by(bytes);
+                let label = if kind == RtpCodecKind::Audio {
+                    "audio"
+                } else {
+                    "video"
+                };
+                self.metrics
+                    .packets_forwarded
+                    .with_label_values(&[label])
+                    .inc();
+                self.metrics
+                    .bytes_forwarded
+                    .with_label_values(&[label])
+                    .inc_by(bytes);
                 if !work.contains(&dst_id) {
                     work.push(dst_id);
                 }
@@ -653,21 +773,38 @@ impl Engine {
 
     fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Join { call_id, role, events, reply } => {
+            Command::Join {
+                call_id,
+                role,
+                events,
+                reply,
+            } => {
                 let _ = reply.send(self.join(call_id, role, events));
             }
-            Command::Offer { participant, sdp, reply } => {
+            Command::Offer {
+                participant,
+                sdp,
+                reply,
+            } => {
                 let r = self.offer(participant, sdp);
                 let _ = reply.send(r);
                 self.drain(participant);
             }
-            Command::Candidate { participant, candidate, reply } => {
+            Command::Candidate {
+                participant,
+                candidate,
+                reply,
+            } => {
                 let r = self.candidate(participant, candidate);
                 let _ = reply.send(r);
                 self.drain(participant);
             }
             Command::Leave { participant } => self.leave(participant, true),
-            Command::EndCall { call_id, reason, reply } => {
+            Command::EndCall {
+                call_id,
+                reason,
+                reply,
+            } => {
                 let _ = reply.send(self.end_call(&call_id, &reason));
             }
             Command::Load { reply } => {
@@ -729,16 +866,23 @@ impl Engine {
         if let Some(o) = other.and_then(|o| self.peers.get(&o)) {
             o.send(ParticipantEvent::PeerJoined);
         }
-        Ok(Joined { participant: id, peer_present: other.is_some() })
+        Ok(Joined {
+            participant: id,
+            peer_present: other.is_some(),
+        })
     }
 
     fn offer(&mut self, id: ParticipantId, sdp: String) -> Result<String, MediaError> {
-        let peer = self.peers.get_mut(&id).ok_or(MediaError::NoSuchParticipant)?;
+        let peer = self
+            .peers
+            .get_mut(&id)
+            .ok_or(MediaError::NoSuchParticipant)?;
         if peer.negotiated {
             return Err(MediaError::AlreadyNegotiated);
         }
         check_offer(&sdp)?;
-        let offer = RTCSessionDescription::offer(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        let offer =
+            RTCSessionDescription::offer(sdp).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         peer.pc
             .set_remote_description(Instant::now(), offer)
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
@@ -758,7 +902,8 @@ impl Engine {
             let init = RTCIceCandidate::from(&candidate).to_json()?;
             peer.pc.add_local_candidate(init)?;
         }
-        peer.pc.add_local_candidate(RTCIceCandidateInit::default())?;
+        peer.pc
+            .add_local_candidate(RTCIceCandidateInit::default())?;
         let answer = peer.pc.create_answer(None)?;
         peer.pc.set_local_description(Instant::now(), answer)?;
         let sdp = peer
@@ -772,7 +917,10 @@ impl Engine {
     }
 
     fn candidate(&mut self, id: ParticipantId, c: Candidate) -> Result<(), MediaError> {
-        let peer = self.peers.get_mut(&id).ok_or(MediaError::NoSuchParticipant)?;
+        let peer = self
+            .peers
+            .get_mut(&id)
+            .ok_or(MediaError::NoSuchParticipant)?;
         if c.candidate.trim().is_empty() {
             return Ok(()); // end of candidates
         }
@@ -791,11 +939,15 @@ impl Engine {
 
     fn leave(&mut self, id: ParticipantId, notify_other: bool) {
         let other = self.other(id);
-        let Some(mut peer) = self.peers.remove(&id) else { return };
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
         info!(parent: &peer.span, "participant left");
         let _ = peer.pc.close();
         while let Some(out) = peer.pc.poll_write() {
-            let _ = self.socket.try_send_to(&out.message, out.transport.peer_addr);
+            let _ = self
+                .socket
+                .try_send_to(&out.message, out.transport.peer_addr);
         }
         self.by_ufrag.remove(&peer.ufrag);
         for a in &peer.addrs {
@@ -826,7 +978,9 @@ impl Engine {
         };
         for id in room.seats.into_iter().flatten() {
             if let Some(p) = self.peers.get(&id) {
-                p.send(ParticipantEvent::CallEnded { reason: reason.to_string() });
+                p.send(ParticipantEvent::CallEnded {
+                    reason: reason.to_string(),
+                });
             }
             self.leave(id, false);
         }
@@ -854,13 +1008,16 @@ fn peer_send(peers: &HashMap<ParticipantId, Peer>, id: ParticipantId, ev: Partic
 /// Cheap structural checks before the engine parses the offer.
 fn check_offer(sdp: &str) -> Result<(), MediaError> {
     if !sdp.starts_with("v=0") {
-        return Err(MediaError::BadSdp("not an sdp document (must start with v=0)".into()));
+        return Err(MediaError::BadSdp(
+            "not an sdp document (must start with v=0)".into(),
+        ));
     }
     let lower = sdp.to_ascii_lowercase();
     if !lower.contains("m=audio") || !lower.contains("opus/48000") {
         return Err(MediaError::BadSdp("no opus audio section".into()));
     }
-    if !lower.contains("m=video") || !(lower.contains("vp8/90000") || lower.contains("h264/90000")) {
+    if !lower.contains("m=video") || !(lower.contains("vp8/90000") || lower.contains("h264/90000"))
+    {
         return Err(MediaError::BadSdp("no vp8 or h264 video section".into()));
     }
     Ok(())

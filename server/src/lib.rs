@@ -28,13 +28,16 @@
 pub mod config;
 pub mod engine;
 mod error;
+pub mod feedback;
 pub mod metrics;
 mod peer;
 pub mod stun;
 pub mod turn;
 
 pub use config::MediaConfig;
-pub use engine::{CallSummary, Candidate, Joined, MediaServer, NodeLoad, ParticipantEvent, ParticipantId};
+pub use engine::{
+    CallSummary, Candidate, Joined, MediaServer, NodeLoad, ParticipantEvent, ParticipantId,
+};
 pub use error::MediaError;
 pub use metrics::MediaMetrics;
 pub use turn::{IceServer, TurnConfig};

@@ -20,11 +20,17 @@ impl MediaMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = MediaMetrics {
             packets_forwarded: IntCounterVec::new(
-                Opts::new("vidid_media_packets_forwarded_total", "RTP packets relayed to the other participant"),
+                Opts::new(
+                    "vidid_media_packets_forwarded_total",
+                    "RTP packets relayed to the other participant",
+                ),
                 &["kind"],
             )?,
             bytes_forwarded: IntCounterVec::new(
-                Opts::new("vidid_media_bytes_forwarded_total", "RTP payload bytes relayed to the other participant"),
+                Opts::new(
+                    "vidid_media_bytes_forwarded_total",
+                    "RTP payload bytes relayed to the other participant",
+                ),
                 &["kind"],
             )?,
             packets_received: IntCounter::new(
@@ -36,11 +42,20 @@ impl MediaMetrics {
                 "UDP datagrams from an address no peer connection owns (dropped)",
             )?,
             rtcp_feedback: IntCounterVec::new(
-                Opts::new("vidid_media_rtcp_feedback_total", "RTCP feedback messages seen, by type"),
+                Opts::new(
+                    "vidid_media_rtcp_feedback_total",
+                    "RTCP feedback messages seen, by type",
+                ),
                 &["type"],
             )?,
-            active_calls: IntGauge::new("vidid_media_active_calls", "Calls with a room on this media node")?,
-            active_peers: IntGauge::new("vidid_media_active_peers", "Peer connections on this media node")?,
+            active_calls: IntGauge::new(
+                "vidid_media_active_calls",
+                "Calls with a room on this media node",
+            )?,
+            active_peers: IntGauge::new(
+                "vidid_media_active_peers",
+                "Peer connections on this media node",
+            )?,
             forward_errors: IntCounter::new(
                 "vidid_media_forward_errors_total",
                 "Packets the engine refused to relay (codec not negotiated on the receiving leg, etc.)",

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
@@ -155,14 +155,7 @@ fn media_engine(video_codecs: &[String]) -> Result<MediaEngine, MediaError> {
                 RtpCodecKind::Video,
             )?;
             me.register_codec(
-                codec(
-                    MIME_TYPE_RTX,
-                    90000,
-                    0,
-                    &format!("apt={pt}"),
-                    *rtx,
-                    vec![],
-                ),
+                codec(MIME_TYPE_RTX, 90000, 0, &format!("apt={pt}"), *rtx, vec![]),
                 RtpCodecKind::Video,
             )?;
         }
@@ -206,7 +199,8 @@ impl Peer {
         span: tracing::Span,
     ) -> Result<Peer, MediaError> {
         let mut me = media_engine(video_codecs)?;
-        let registry = register_default_interceptors(Registry::new(), &mut me)?;
+        let registry = register_default_interceptors(Registry::new(), &mut me)?
+            .with(Slot::Custom(9_500), crate::feedback::FeedbackTap::default());
         let ufrag = random_string(16);
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.clone(), random_string(32))
@@ -255,14 +249,23 @@ impl Peer {
     }
 
     /// The (mime type, fmtp line) of an inbound payload type.
-    pub fn inbound_codec(&mut self, receiver: RTCRtpReceiverId, pt: u8) -> Option<(String, String)> {
+    pub fn inbound_codec(
+        &mut self,
+        receiver: RTCRtpReceiverId,
+        pt: u8,
+    ) -> Option<(String, String)> {
         let mut r = self.pc.rtp_receiver(receiver)?;
         r.get_parameters()
             .rtp_parameters
             .codecs
             .iter()
             .find(|c| c.payload_type == pt)
-            .map(|c| (c.rtp_codec.mime_type.clone(), c.rtp_codec.sdp_fmtp_line.clone()))
+            .map(|c| {
+                (
+                    c.rtp_codec.mime_type.clone(),
+                    c.rtp_codec.sdp_fmtp_line.clone(),
+                )
+            })
     }
 
     /// The payload type this participant's sending leg negotiated for a codec (exact fmtp first).
@@ -272,7 +275,10 @@ impl Peer {
         let codecs = &s.get_parameters().rtp_parameters.codecs;
         codecs
             .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime) && c.rtp_codec.sdp_fmtp_line == fmtp)
+            .find(|c| {
+                c.rtp_codec.mime_type.eq_ignore_ascii_case(mime)
+                    && c.rtp_codec.sdp_fmtp_line == fmtp
+            })
             .or_else(|| {
                 codecs
                     .iter()

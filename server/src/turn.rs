@@ -43,9 +43,14 @@ impl TurnConfig {
             });
         }
         if let (false, Some(secret)) = (self.urls.is_empty(), &self.shared_secret) {
-            let ttl = if self.ttl_secs == 0 { 3600 } else { self.ttl_secs };
+            let ttl = if self.ttl_secs == 0 {
+                3600
+            } else {
+                self.ttl_secs
+            };
             let username = format!("{}:{}", now_unix + ttl, label);
-            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+            let key =
+                ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
             let tag = ring::hmac::sign(&key, username.as_bytes());
             out.push(IceServer {
                 urls: self.urls.clone(),

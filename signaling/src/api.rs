@@ -21,11 +21,18 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), SignalingError
     // Compare digests so the time taken does not depend on where the strings differ.
     let a = ring::digest::digest(&ring::digest::SHA256, given.trim().as_bytes());
     let b = ring::digest::digest(&ring::digest::SHA256, state.api_key.as_bytes());
-    if a.as_ref() == b.as_ref() { Ok(()) } else { Err(SignalingError::Unauthorized) }
+    if a.as_ref() == b.as_ref() {
+        Ok(())
+    } else {
+        Err(SignalingError::Unauthorized)
+    }
 }
 
 /// `POST /api/v1/calls`
-pub async fn create_call(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, SignalingError> {
+pub async fn create_call(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, SignalingError> {
     authorize(&state, &headers)?;
     let now = time::OffsetDateTime::now_utc();
     let call = state.calls.create(now, state.call_ttl);
@@ -65,7 +72,11 @@ pub async fn post_end_call(
 }
 
 /// Ends a call: media first (participants told, recording finished), then the store.
-pub async fn end_call(state: &AppState, call_id: &str, reason: &str) -> Result<CallSummary, SignalingError> {
+pub async fn end_call(
+    state: &AppState,
+    call_id: &str,
+    reason: &str,
+) -> Result<CallSummary, SignalingError> {
     let view = state.calls.get(call_id).ok_or(SignalingError::NotFound)?;
     if view.state == crate::calls::CallState::Ended {
         return Err(SignalingError::CallEnded);
@@ -94,9 +105,19 @@ pub async fn healthz() -> &'static str {
 /// `GET /readyz`: the media loop answers and is under capacity.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.media.load().await {
-        Ok(load) if load.calls < load.max_calls => (StatusCode::OK, Json(json!({"ready": true, "load": load}))).into_response(),
-        Ok(load) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": "at capacity", "load": load}))).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": e.to_string()}))).into_response(),
+        Ok(load) if load.calls < load.max_calls => {
+            (StatusCode::OK, Json(json!({"ready": true, "load": load}))).into_response()
+        }
+        Ok(load) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": "at capacity", "load": load})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 

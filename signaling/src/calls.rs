@@ -73,7 +73,12 @@ pub trait CallStore: Send + Sync + 'static {
     fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall;
     fn get(&self, call_id: &str) -> Option<CallView>;
     /// Takes the seat a token names for `connection`; refuses if another connection holds it.
-    fn claim(&self, token: &str, connection: u64, now: OffsetDateTime) -> Result<SeatClaim, SignalingError>;
+    fn claim(
+        &self,
+        token: &str,
+        connection: u64,
+        now: OffsetDateTime,
+    ) -> Result<SeatClaim, SignalingError>;
     fn set_connected(&self, claim: &SeatClaim, connected: bool);
     fn release(&self, claim: &SeatClaim);
     /// Marks the call ended; returns false if it already was.
@@ -147,8 +152,12 @@ impl CallStore for MemoryCallStore {
             expires_at: now + ttl,
         };
         let mut g = self.lock();
-        g.tokens.insert(digest(&new.customer_token), (call_id.clone(), Party::Customer));
-        g.tokens.insert(digest(&new.agent_token), (call_id.clone(), Party::Agent));
+        g.tokens.insert(
+            digest(&new.customer_token),
+            (call_id.clone(), Party::Customer),
+        );
+        g.tokens
+            .insert(digest(&new.agent_token), (call_id.clone(), Party::Agent));
         g.calls.insert(
             call_id,
             Call {
@@ -179,13 +188,25 @@ impl CallStore for MemoryCallStore {
         })
     }
 
-    fn claim(&self, token: &str, connection: u64, now: OffsetDateTime) -> Result<SeatClaim, SignalingError> {
+    fn claim(
+        &self,
+        token: &str,
+        connection: u64,
+        now: OffsetDateTime,
+    ) -> Result<SeatClaim, SignalingError> {
         if token.is_empty() || token.len() > 128 {
             return Err(SignalingError::InvalidToken);
         }
         let mut g = self.lock();
-        let (call_id, role) = g.tokens.get(&digest(token)).cloned().ok_or(SignalingError::InvalidToken)?;
-        let call = g.calls.get_mut(&call_id).ok_or(SignalingError::InvalidToken)?;
+        let (call_id, role) = g
+            .tokens
+            .get(&digest(token))
+            .cloned()
+            .ok_or(SignalingError::InvalidToken)?;
+        let call = g
+            .calls
+            .get_mut(&call_id)
+            .ok_or(SignalingError::InvalidToken)?;
         if call.state == CallState::Ended {
             return Err(SignalingError::CallEnded);
         }
@@ -197,7 +218,11 @@ impl CallStore for MemoryCallStore {
         }
         call.seats[idx(role)] = Some(connection);
         call.state = CallState::Active;
-        Ok(SeatClaim { call_id, role, connection })
+        Ok(SeatClaim {
+            call_id,
+            role,
+            connection,
+        })
     }
 
     fn set_connected(&self, claim: &SeatClaim, connected: bool) {
@@ -244,18 +269,30 @@ mod tests {
         let store = MemoryCallStore::default();
         let now = OffsetDateTime::now_utc();
         let call = store.create(now, time::Duration::hours(1));
-        assert!(matches!(store.claim("nope", 1, now), Err(SignalingError::InvalidToken)));
+        assert!(matches!(
+            store.claim("nope", 1, now),
+            Err(SignalingError::InvalidToken)
+        ));
         let claim = store.claim(&call.customer_token, 1, now).unwrap();
         assert_eq!(claim.role, Party::Customer);
         // A second connection with the same token is refused while the first holds it.
-        assert!(matches!(store.claim(&call.customer_token, 2, now), Err(SignalingError::TokenInUse)));
+        assert!(matches!(
+            store.claim(&call.customer_token, 2, now),
+            Err(SignalingError::TokenInUse)
+        ));
         store.release(&claim);
         let again = store.claim(&call.customer_token, 2, now).unwrap();
         assert_eq!(again.connection, 2);
         assert!(store.end(&call.call_id, Some("r".into())).unwrap());
         assert!(!store.end(&call.call_id, None).unwrap());
-        assert!(matches!(store.claim(&call.agent_token, 3, now), Err(SignalingError::CallEnded)));
-        assert_eq!(store.get(&call.call_id).unwrap().recording_id.as_deref(), Some("r"));
+        assert!(matches!(
+            store.claim(&call.agent_token, 3, now),
+            Err(SignalingError::CallEnded)
+        ));
+        assert_eq!(
+            store.get(&call.call_id).unwrap().recording_id.as_deref(),
+            Some("r")
+        );
     }
 
     #[test]
@@ -264,6 +301,9 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let call = store.create(now, time::Duration::minutes(5));
         let later = now + time::Duration::minutes(6);
-        assert!(matches!(store.claim(&call.agent_token, 1, later), Err(SignalingError::LinkExpired)));
+        assert!(matches!(
+            store.claim(&call.agent_token, 1, later),
+            Err(SignalingError::LinkExpired)
+        ));
     }
 }

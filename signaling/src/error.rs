@@ -47,7 +47,9 @@ impl SignalingError {
             SignalingError::TokenInUse | SignalingError::CallEnded => StatusCode::CONFLICT,
             SignalingError::LinkExpired => StatusCode::GONE,
             SignalingError::MediaUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SignalingError::Secrets(_) | SignalingError::Metrics(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SignalingError::Secrets(_) | SignalingError::Metrics(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }

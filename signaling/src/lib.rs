@@ -47,9 +47,15 @@ pub struct SignalingMetrics {
 impl SignalingMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = SignalingMetrics {
-            ws_connections: IntGauge::new("vidid_signaling_ws_connections", "Open participant WebSockets")?,
+            ws_connections: IntGauge::new(
+                "vidid_signaling_ws_connections",
+                "Open participant WebSockets",
+            )?,
             ws_errors: IntCounterVec::new(
-                Opts::new("vidid_signaling_ws_errors_total", "Errors sent to WebSocket clients, by code"),
+                Opts::new(
+                    "vidid_signaling_ws_errors_total",
+                    "Errors sent to WebSocket clients, by code",
+                ),
                 &["code"],
             )?,
         };

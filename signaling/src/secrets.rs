@@ -28,7 +28,8 @@ pub fn load_or_create(data_dir: &Path, name: &str) -> Result<(String, PathBuf), 
         opts.mode(0o600);
     }
     let mut f = opts.open(&path).map_err(SignalingError::Secrets)?;
-    f.write_all(value.as_bytes()).map_err(SignalingError::Secrets)?;
+    f.write_all(value.as_bytes())
+        .map_err(SignalingError::Secrets)?;
     f.sync_all().map_err(SignalingError::Secrets)?;
     Ok((value, path))
 }
@@ -45,7 +46,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -60,7 +60,11 @@ enum ServerMsg {
 }
 
 fn err(code: &'static str, message: impl Into<String>, fatal: bool) -> ServerMsg {
-    ServerMsg::Error { code, message: message.into(), fatal }
+    ServerMsg::Error {
+        code,
+        message: message.into(),
+        fatal,
+    }
 }
 
 #[derive(Deserialize)]
@@ -108,7 +112,12 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-            let span = info_span!("ws", connection, call_id = tracing::field::Empty, role = tracing::field::Empty);
+            let span = info_span!(
+                "ws",
+                connection,
+                call_id = tracing::field::Empty,
+                role = tracing::field::Empty
+            );
             Session::new(state, connection).run(socket).instrument(span)
         })
 }
@@ -151,7 +160,10 @@ impl Session {
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ServerMsg>();
         let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
-                let fatal = matches!(msg, ServerMsg::Error { fatal: true, .. } | ServerMsg::CallEnded { .. });
+                let fatal = matches!(
+                    msg,
+                    ServerMsg::Error { fatal: true, .. } | ServerMsg::CallEnded { .. }
+                );
                 let text = match serde_json::to_string(&msg) {
                     Ok(t) => t,
                     Err(_) => continue,
@@ -212,8 +224,18 @@ impl Session {
         self.state.metrics.ws_connections.dec();
     }
 
-    fn reply_err(&self, out: &mpsc::UnboundedSender<ServerMsg>, code: &'static str, message: &str, fatal: bool) -> Flow {
-        self.state.metrics.ws_errors.with_label_values(&[code]).inc();
+    fn reply_err(
+        &self,
+        out: &mpsc::UnboundedSender<ServerMsg>,
+        code: &'static str,
+        message: &str,
+        fatal: bool,
+    ) -> Flow {
+        self.state
+            .metrics
+            .ws_errors
+            .with_label_values(&[code])
+            .inc();
         debug!(code, "client error");
         let _ = out.send(err(code, message, fatal));
         if fatal { Flow::Close } else { Flow::Continue }
@@ -247,10 +269,17 @@ impl Session {
         }
         let value: Value = match serde_json::from_str(text) {
             Ok(v) => v,
-            Err(_) => return self.reply_err(out, "bad_json", "the message is not valid json", false),
+            Err(_) => {
+                return self.reply_err(out, "bad_json", "the message is not valid json", false);
+            }
         };
         let Some(kind) = value.get("type").and_then(Value::as_str) else {
-            return self.reply_err(out, "bad_json", "the message must be a json object with a string `type`", false);
+            return self.reply_err(
+                out,
+                "bad_json",
+                "the message must be a json object with a string `type`",
+                false,
+            );
         };
         match kind {
             "ping" => {
@@ -259,11 +288,18 @@ impl Session {
             }
             "join" => {
                 if self.joined.is_some() {
-                    return self.reply_err(out, "already_joined", "this socket has already joined", false);
+                    return self.reply_err(
+                        out,
+                        "already_joined",
+                        "this socket has already joined",
+                        false,
+                    );
                 }
                 match serde_json::from_value::<JoinMsg>(value) {
                     Ok(m) => self.join(m.token, out, ev_tx).await,
-                    Err(e) => self.reply_err(out, "bad_message", &format!("bad join message: {e}"), false),
+                    Err(e) => {
+                        self.reply_err(out, "bad_message", &format!("bad join message: {e}"), false)
+                    }
                 }
             }
             "offer" | "candidate" | "leave" | "end_call" if self.joined.is_none() => {
@@ -271,16 +307,31 @@ impl Session {
             }
             "offer" => match serde_json::from_value::<OfferMsg>(value) {
                 Ok(m) => self.offer(m.sdp, out).await,
-                Err(e) => self.reply_err(out, "bad_message", &format!("bad offer message: {e}"), false),
+                Err(e) => self.reply_err(
+                    out,
+                    "bad_message",
+                    &format!("bad offer message: {e}"),
+                    false,
+                ),
             },
             "candidate" => match serde_json::from_value::<CandidateMsg>(value) {
                 Ok(m) => self.candidate(m, out).await,
-                Err(e) => self.reply_err(out, "bad_message", &format!("bad candidate message: {e}"), false),
+                Err(e) => self.reply_err(
+                    out,
+                    "bad_message",
+                    &format!("bad candidate message: {e}"),
+                    false,
+                ),
             },
             "leave" => Flow::Close,
             "end_call" => match serde_json::from_value::<EndCallMsg>(value) {
                 Ok(m) => self.end_call(m.reason, out).await,
-                Err(e) => self.reply_err(out, "bad_message", &format!("bad end_call message: {e}"), false),
+                Err(e) => self.reply_err(
+                    out,
+                    "bad_message",
+                    &format!("bad end_call message: {e}"),
+                    false,
+                ),
             },
             _ => self.reply_err(out, "unknown_type", "unknown message type", false),
         }
@@ -300,7 +351,12 @@ impl Session {
                 return self.reply_err(out, e.code(), &e.to_string(), true);
             }
         };
-        let joined = match self.state.media.join(&claim.call_id, claim.role, ev_tx.clone()).await {
+        let joined = match self
+            .state
+            .media
+            .join(&claim.call_id, claim.role, ev_tx.clone())
+            .await
+        {
             Ok(j) => j,
             Err(e) => {
                 self.state.calls.release(&claim);
@@ -322,14 +378,25 @@ impl Session {
             ice_servers: self.state.turn.ice_servers(&claim.call_id, unix),
             peer_present: joined.peer_present,
         });
-        self.joined = Some(Joined { claim, participant: joined.participant, negotiated: false });
+        self.joined = Some(Joined {
+            claim,
+            participant: joined.participant,
+            negotiated: false,
+        });
         Flow::Continue
     }
 
     async fn offer(&mut self, sdp: String, out: &mpsc::UnboundedSender<ServerMsg>) -> Flow {
-        let Some(j) = self.joined.as_ref() else { return Flow::Continue };
+        let Some(j) = self.joined.as_ref() else {
+            return Flow::Continue;
+        };
         if j.negotiated {
-            return self.reply_err(out, "already_negotiated", "the offer was already accepted", false);
+            return self.reply_err(
+                out,
+                "already_negotiated",
+                "the offer was already accepted",
+                false,
+            );
         }
         if sdp.len() > MAX_SDP_BYTES {
             return self.reply_err(out, "sdp_too_large", "the sdp offer is over 32 KiB", false);
@@ -342,31 +409,54 @@ impl Session {
                 let _ = out.send(ServerMsg::Answer { sdp: answer });
                 Flow::Continue
             }
-            Err(MediaError::BadSdp(why)) => self.reply_err(out, "bad_sdp", &format!("the offer was refused: {why}"), false),
-            Err(MediaError::AlreadyNegotiated) => {
-                self.reply_err(out, "already_negotiated", "the offer was already accepted", false)
-            }
+            Err(MediaError::BadSdp(why)) => self.reply_err(
+                out,
+                "bad_sdp",
+                &format!("the offer was refused: {why}"),
+                false,
+            ),
+            Err(MediaError::AlreadyNegotiated) => self.reply_err(
+                out,
+                "already_negotiated",
+                "the offer was already accepted",
+                false,
+            ),
             Err(e) => self.reply_err(out, "media_unavailable", &e.to_string(), true),
         }
     }
 
     async fn candidate(&mut self, m: CandidateMsg, out: &mpsc::UnboundedSender<ServerMsg>) -> Flow {
-        let Some(j) = self.joined.as_ref() else { return Flow::Continue };
+        let Some(j) = self.joined.as_ref() else {
+            return Flow::Continue;
+        };
         if m.candidate.len() > 1024 {
             return self.reply_err(out, "bad_candidate", "the candidate is too long", false);
         }
-        let c = Candidate { candidate: m.candidate, sdp_mid: m.sdp_mid, sdp_mline_index: m.sdp_mline_index };
+        let c = Candidate {
+            candidate: m.candidate,
+            sdp_mid: m.sdp_mid,
+            sdp_mline_index: m.sdp_mline_index,
+        };
         match self.state.media.add_candidate(j.participant, c).await {
             Ok(()) => Flow::Continue,
-            Err(MediaError::BadCandidate(why)) => {
-                self.reply_err(out, "bad_candidate", &format!("the candidate was refused: {why}"), false)
-            }
+            Err(MediaError::BadCandidate(why)) => self.reply_err(
+                out,
+                "bad_candidate",
+                &format!("the candidate was refused: {why}"),
+                false,
+            ),
             Err(e) => self.reply_err(out, "media_unavailable", &e.to_string(), true),
         }
     }
 
-    async fn end_call(&mut self, reason: Option<String>, out: &mpsc::UnboundedSender<ServerMsg>) -> Flow {
-        let Some(j) = self.joined.as_ref() else { return Flow::Continue };
+    async fn end_call(
+        &mut self,
+        reason: Option<String>,
+        out: &mpsc::UnboundedSender<ServerMsg>,
+    ) -> Flow {
+        let Some(j) = self.joined.as_ref() else {
+            return Flow::Continue;
+        };
         if j.claim.role != Party::Agent {
             return self.reply_err(out, "forbidden", "only the agent can end the call", false);
         }
@@ -380,7 +470,11 @@ impl Session {
         }
     }
 
-    fn media_event(&mut self, ev: ParticipantEvent, out: &mpsc::UnboundedSender<ServerMsg>) -> Flow {
+    fn media_event(
+        &mut self,
+        ev: ParticipantEvent,
+        out: &mpsc::UnboundedSender<ServerMsg>,
+    ) -> Flow {
         let msg = match ev {
             ParticipantEvent::Candidate(c) => ServerMsg::Candidate(c),
             ParticipantEvent::Connected => {
@@ -393,7 +487,11 @@ impl Session {
                 if let Some(j) = &self.joined {
                     self.state.calls.set_connected(&j.claim, false);
                 }
-                err("media_unavailable", "the media connection failed; join again", true)
+                err(
+                    "media_unavailable",
+                    "the media connection failed; join again",
+                    true,
+                )
             }
             ParticipantEvent::PeerJoined => ServerMsg::Peer { event: "joined" },
             ParticipantEvent::PeerConnected => ServerMsg::Peer { event: "connected" },
