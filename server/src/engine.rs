@@ -23,7 +23,8 @@ use rtc::peer_connection::transport::{
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
-use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -622,38 +623,99 @@ impl Engine {
                 self.relay_rtp(from, &track_id, packet, msg.now, work)
             }
             RTCMessage::RtcpPacket(track_id, packets) => {
-                let about_our_sender = self
-                    .peers
-                    .get(&from)
-                    .is_some_and(|p| p.is_out_track(&track_id));
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return;
+                };
+                if !peer.is_out_track(&track_id) {
+                    return; // about what this participant sends us: the interceptors' business
+                }
+                let video_ssrc = peer.video_out.ssrc;
                 let mut wants_keyframe = false;
+                let mut downlink_changed = false;
                 for p in &packets {
                     let any = p.as_any();
+                    let blocks = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                        &rr.reports[..]
+                    } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                        &sr.reports[..]
+                    } else {
+                        &[]
+                    };
+                    for block in blocks.iter().filter(|b| b.ssrc == video_ssrc) {
+                        self.metrics
+                            .rtcp_feedback
+                            .with_label_values(&["loss_report"])
+                            .inc();
+                        peer.downlink.on_loss_report(block.fraction_lost);
+                        downlink_changed = true;
+                    }
                     if any.is::<PictureLossIndication>() {
                         self.metrics.rtcp_feedback.with_label_values(&["pli"]).inc();
                         wants_keyframe = true;
                     } else if any.is::<FullIntraRequest>() {
                         self.metrics.rtcp_feedback.with_label_values(&["fir"]).inc();
                         wants_keyframe = true;
-                    } else if any.is::<TransportLayerNack>() {
-                        self.metrics
-                            .rtcp_feedback
-                            .with_label_values(&["nack"])
-                            .inc();
-                    } else if any.is::<ReceiverEstimatedMaximumBitrate>() {
+                    } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                    {
                         self.metrics
                             .rtcp_feedback
                             .with_label_values(&["remb"])
                             .inc();
+                        peer.downlink.on_remb(f64::from(remb.bitrate));
+                        downlink_changed = true;
                     }
                 }
-                if about_our_sender && wants_keyframe {
-                    if let Some(o) = self.other(from) {
-                        self.request_keyframe(o, work);
-                    }
+                let remb = if downlink_changed {
+                    peer.downlink.remb_due(msg.now)
+                } else {
+                    None
+                };
+                let Some(upstream) = self.other(from) else {
+                    return;
+                };
+                if wants_keyframe {
+                    self.request_keyframe(upstream, work);
+                }
+                if let Some(bps) = remb {
+                    self.send_remb(upstream, bps, msg.now, work);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Caps participant `id`'s video bitrate (REMB about its video stream).
+    fn send_remb(
+        &mut self,
+        id: ParticipantId,
+        bps: f64,
+        now: Instant,
+        work: &mut Vec<ParticipantId>,
+    ) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some((receiver, ssrc)) = peer.video_in else {
+            return;
+        };
+        let Some(mut r) = peer.pc.rtp_receiver(receiver) else {
+            return;
+        };
+        let remb = ReceiverEstimatedMaximumBitrate {
+            sender_ssrc: 0,
+            bitrate: bps as f32,
+            ssrcs: vec![ssrc],
+        };
+        match r.write_rtcp(now, vec![Box::new(remb)]) {
+            Ok(()) => {
+                debug!(parent: &peer.span, bps, "downlink cap sent upstream");
+                self.metrics
+                    .rtcp_feedback
+                    .with_label_values(&["remb_sent"])
+                    .inc();
+                work.push(id);
+            }
+            Err(e) => debug!(parent: &peer.span, error = %e, "cannot send remb"),
         }
     }
 

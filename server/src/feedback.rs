@@ -2,8 +2,9 @@
 //!
 //! In `rtc` 0.21 inbound RTCP ends at the interceptor chain's terminus unless an interceptor
 //! marks a packet [`Attribute::DeliverToApplication`]. An SFU must relay a receiver's PLI/FIR
-//! upstream (and may use REMB), so this marks compound packets carrying those and leaves
-//! receiver reports, NACKs and TWCC to the interceptors that act on them.
+//! upstream and adapt to the receiver's downlink ([`crate::downlink`]), so this marks compound
+//! packets carrying those or report blocks, and leaves NACKs and TWCC to the interceptors that
+//! act on them.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -12,10 +13,12 @@ use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket}
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-/// Marks inbound RTCP with PLI, FIR or REMB for delivery to the application.
+/// Marks inbound RTCP with PLI, FIR, REMB or loss reports for delivery to the application.
 #[derive(Default)]
 pub struct FeedbackTap {
     reads: VecDeque<TaggedPacket>,
@@ -27,6 +30,12 @@ fn wanted(p: &dyn rtc::rtcp::packet::Packet) -> bool {
     any.is::<PictureLossIndication>()
         || any.is::<FullIntraRequest>()
         || any.is::<ReceiverEstimatedMaximumBitrate>()
+        || any
+            .downcast_ref::<ReceiverReport>()
+            .is_some_and(|r| !r.reports.is_empty())
+        || any
+            .downcast_ref::<SenderReport>()
+            .is_some_and(|r| !r.reports.is_empty())
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {

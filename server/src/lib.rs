@@ -10,6 +10,8 @@
 //!   and every peer connection; datagrams are routed by ICE ufrag (STUN) and source address.
 //! - [`peer`]: building one participant's peer connection (codecs, interceptors, ICE
 //!   credentials, the two outbound tracks) and the payload-type lookups the relay needs.
+//! - [`feedback`]: the interceptor that lets PLI/FIR/REMB and loss reports reach the relay.
+//! - [`downlink`]: the loss-based downlink estimate that becomes REMB to the sender.
 //! - [`stun`]: the few bytes of STUN parsing routing needs.
 //! - [`turn`]: ICE servers for browsers, with coturn time-limited credentials.
 //! - [`config`], [`metrics`], [`MediaError`].
@@ -21,11 +23,13 @@
 //! are rewritten for the other leg and its header extensions dropped → the other peer
 //! connection's `write_rtp` (NACK responder buffer, sender reports, SRTP) → `poll_write` →
 //! socket. RTCP feedback about a relayed stream (PLI, FIR) becomes a rate-limited PLI to the
-//! original sender.
+//! original sender; receiver loss reports drive a REMB that caps the sender's bitrate to
+//! what the receiver's downlink carries.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod downlink;
 pub mod engine;
 mod error;
 pub mod feedback;

@@ -62,6 +62,8 @@ pub(crate) struct Peer {
     pub addrs: Vec<SocketAddr>,
     pub deadline: Option<Instant>,
     pub last_keyframe_request: Option<Instant>,
+    /// What this participant's downlink carries, from its loss reports.
+    pub downlink: crate::downlink::Downlink,
     pub span: tracing::Span,
 }
 
@@ -233,6 +235,7 @@ impl Peer {
             addrs: Vec::new(),
             deadline: None,
             last_keyframe_request: None,
+            downlink: Default::default(),
             span,
         })
     }
