@@ -158,10 +158,31 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         data_dir = %cfg.data_dir.display(),
         "vidid serving"
     );
-    axum::serve(listener, vidid_signaling::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    info!("stopped");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, vidid_signaling::router(state.clone()))
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    shutdown_signal().await;
+    // Calls end before the sockets close, so every recording is finished, not cut.
+    let ended = media.end_all("the server is shutting down").await;
+    for call in &ended {
+        let _ = state.calls.end(&call.call_id, call.recording_id.clone());
+    }
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("http connections did not close within 10 s");
+    }
+    if !sink.wait_idle(std::time::Duration::from_secs(10)) {
+        tracing::warn!("some recordings were still being written at exit");
+    }
+    info!(calls_ended = ended.len(), "stopped");
     Ok(())
 }
 

@@ -123,6 +123,10 @@ enum Command {
     Load {
         reply: oneshot::Sender<NodeLoad>,
     },
+    EndAll {
+        reason: String,
+        reply: oneshot::Sender<Vec<(Option<Box<dyn CallRecorder>>, CallSummary)>>,
+    },
 }
 
 /// Handle to the media loop. Cheap to clone; every method is a message to the loop.
@@ -299,6 +303,30 @@ impl MediaServer {
                 .map_err(|e| MediaError::Engine(e.to_string()))??;
         }
         Ok(summary)
+    }
+
+    /// Ends every call (at shutdown): participants are told, recordings are finished.
+    pub async fn end_all(&self, reason: &str) -> Vec<CallSummary> {
+        let reason = reason.to_string();
+        let Ok(ended) = self.call(|reply| Command::EndAll { reason, reply }).await else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(ended.len());
+        for (recorder, summary) in ended {
+            if let Some(recorder) = recorder {
+                match tokio::task::spawn_blocking(move || recorder.finish()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        warn!(call_id = %summary.call_id, error = %e, "recording could not be finished")
+                    }
+                    Err(e) => {
+                        warn!(call_id = %summary.call_id, error = %e, "recording finish panicked")
+                    }
+                }
+            }
+            out.push(summary);
+        }
+        out
     }
 
     /// Calls and peers on this node.
@@ -868,6 +896,14 @@ impl Engine {
                 reply,
             } => {
                 let _ = reply.send(self.end_call(&call_id, &reason));
+            }
+            Command::EndAll { reason, reply } => {
+                let ids: Vec<String> = self.rooms.keys().cloned().collect();
+                let ended = ids
+                    .iter()
+                    .filter_map(|id| self.end_call(id, &reason).ok())
+                    .collect();
+                let _ = reply.send(ended);
             }
             Command::Load { reply } => {
                 let _ = reply.send(NodeLoad {
