@@ -1,0 +1,303 @@
+//! # vidid-load: the load generator
+//!
+//! Emulates identification calls against a running `vidid serve` over real WebRTC (ICE,
+//! DTLS-SRTP with the default AES-128-GCM profile), each call a customer and an agent
+//! sending media both ways, and measures what comes out of the server.
+//!
+//! ## Layout
+//! - [`participant`]: one emulated browser: WebSocket signaling, one `rtc` peer connection,
+//!   one UDP socket, Opus and probe-carrying VP8 packets on a 20 ms clock.
+//! - [`stats`]: loss, one-way latency (HDR histogram), jitter.
+//! - `proc_sample`: CPU and RSS of the server process from `/proc`.
+//! - `main`: the commands: `smoke` (the CI check) and `run` (one step against any server).
+//!
+//! The generator runs on one thread so that on a 2-core machine the other core is the
+//! server's; its own cost per packet is reported with the results.
+
+mod participant;
+mod proc_sample;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use vidid_e2e::{CreatedCall, Server};
+
+#[derive(Parser)]
+#[command(name = "vidid-load", about = "Load generator and benchmarks for vidid")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start vidid, run a few calls, check zero loss, complete recordings and sane numbers.
+    Smoke {
+        #[arg(long, default_value_t = 5)]
+        calls: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Start vidid and run one step of N calls; print the figures as JSON.
+    Run {
+        #[arg(long)]
+        calls: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Check every recording's duration and tones afterwards.
+        #[arg(long)]
+        check_recordings: bool,
+    },
+}
+
+/// The figures of one step.
+#[derive(Debug, Serialize)]
+pub struct StepReport {
+    pub calls: usize,
+    pub media_seconds: u64,
+    #[serde(flatten)]
+    pub stats: stats::Summary,
+    pub server_cpu_percent: f64,
+    pub server_rss_mb: f64,
+    pub generator_cpu_percent: f64,
+    pub recordings_checked: usize,
+}
+
+fn opus_tone(freq: f64) -> anyhow::Result<Arc<Vec<Bytes>>> {
+    let mut enc = opus::Encoder::new(48000, opus::Channels::Mono, opus::Application::Voip)?;
+    let mut out = Vec::with_capacity(50);
+    let mut buf = vec![0u8; 1500];
+    for frame in 0..50 {
+        let pcm: Vec<i16> = (0..960)
+            .map(|i| {
+                let t = (frame * 960 + i) as f64 / 48000.0;
+                ((2.0 * std::f64::consts::PI * freq * t).sin() * 0.3 * i16::MAX as f64) as i16
+            })
+            .collect();
+        let n = enc.encode(&pcm, &mut buf)?;
+        out.push(Bytes::copy_from_slice(&buf[..n]));
+    }
+    Ok(Arc::new(out))
+}
+
+/// `POST /api/v1/calls/{id}/end` without blocking the generator's thread.
+async fn end_call(port: u16, api_key: &str, call_id: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let req = format!(
+        "POST /api/v1/calls/{call_id}/end HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api_key}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    ensure!(
+        out.starts_with("HTTP/1.1 200"),
+        "ending {call_id}: {}",
+        out.lines().next().unwrap_or("")
+    );
+    Ok(())
+}
+
+/// Drives `calls` to completion: connect, media for `seconds`, end through the API.
+fn drive(server: &Server, calls: &[CreatedCall], seconds: u64) -> anyhow::Result<StepReport> {
+    let stats = Arc::new(stats::Stats::default());
+    let epoch = Instant::now();
+    let customer_tone = opus_tone(440.0)?;
+    let agent_tone = opus_tone(1000.0)?;
+    let ws_url = format!("ws://127.0.0.1:{}/ws", server.port());
+    let pid = server.pid().context("the server is not running")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for call in calls {
+            for (token, tone) in [
+                (&call.tokens.customer, &customer_tone),
+                (&call.tokens.agent, &agent_tone),
+            ] {
+                let plan = participant::Plan {
+                    ws_url: ws_url.clone(),
+                    token: token.clone(),
+                    media_for: Duration::from_secs(seconds),
+                    epoch,
+                    opus: tone.clone(),
+                    stats: stats.clone(),
+                };
+                tasks.push(tokio::spawn(participant::run(plan)));
+            }
+        }
+        // Wait for every peer connection, then measure the server over the media time.
+        let want = (calls.len() * 2) as u64;
+        let deadline = Instant::now() + Duration::from_secs(30 + calls.len() as u64 / 5);
+        while stats.connected.load(std::sync::atomic::Ordering::Relaxed) < want {
+            if Instant::now() > deadline || tasks.iter().any(|t| t.is_finished()) {
+                for t in tasks.iter_mut().filter(|t| t.is_finished()) {
+                    if let Ok(Err(e)) = t.await {
+                        bail!("a participant failed before all connected: {e:#}");
+                    }
+                }
+                bail!(
+                    "only {} of {want} participants connected",
+                    stats.connected.load(std::sync::atomic::Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let srv = proc_sample::Sampler::new(pid)?;
+        let generator = proc_sample::Sampler::new(std::process::id())?;
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let server_cpu_percent = srv.cpu_percent()?;
+        let generator_cpu_percent = generator.cpu_percent()?;
+        let server_rss_mb = proc_sample::rss_mb(pid)?;
+        // Let the last packets land, then end the calls; participants stop on `call_ended`.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for call in calls {
+            end_call(server.port(), server.api_key(), &call.call_id).await?;
+        }
+        for t in tasks {
+            match tokio::time::timeout(Duration::from_secs(10), t).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => bail!("a participant failed: {e:#}"),
+                Ok(Err(e)) => bail!("a participant panicked: {e}"),
+                Err(_) => bail!("a participant did not stop after its call ended"),
+            }
+        }
+        Ok(StepReport {
+            calls: calls.len(),
+            media_seconds: seconds,
+            stats: stats.summary(),
+            server_cpu_percent,
+            server_rss_mb,
+            generator_cpu_percent,
+            recordings_checked: 0,
+        })
+    })
+}
+
+/// Every call's recording: long enough, customer's tone left and agent's right.
+fn check_recordings(
+    server: &Server,
+    calls: &[CreatedCall],
+    seconds: u64,
+    dir: &std::path::Path,
+) -> anyhow::Result<usize> {
+    for call in calls {
+        let wav = dir.join(format!("{}.wav", call.call_id));
+        server.export_wav(&call.call_id, &wav)?;
+        let a = vidid_e2e::analyze_wav(&wav)?;
+        ensure!(
+            a.duration_ms + 1000 >= seconds * 1000,
+            "recording {} lasts {} ms, media ran {} s",
+            call.call_id,
+            a.duration_ms,
+            seconds
+        );
+        for (channel, hz) in [(0, 440), (1, 1000)] {
+            let r = a.tone_report(channel, hz, None)?;
+            ensure!(
+                r.expected_fraction >= 0.8,
+                "recording {}: {hz} Hz dominates channel {channel} in only {:.0} % of the windows",
+                call.call_id,
+                r.expected_fraction * 100.0
+            );
+        }
+        let _ = std::fs::remove_file(&wav);
+    }
+    Ok(calls.len())
+}
+
+fn start_server() -> anyhow::Result<Server> {
+    Server::start_with(vidid_e2e::ServerOptions {
+        env: vec![("RUST_LOG".into(), "warn".into())],
+        ..Default::default()
+    })
+}
+
+fn step(calls: usize, seconds: u64, check: bool) -> anyhow::Result<StepReport> {
+    let server = start_server()?;
+    let created = (0..calls)
+        .map(|_| server.create_call())
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut report = drive(&server, &created, seconds)?;
+    if check {
+        let dir = tempfile::tempdir()?;
+        report.recordings_checked = check_recordings(&server, &created, seconds, dir.path())?;
+    }
+    Ok(report)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Cmd::Smoke { calls, seconds } => {
+            let r = step(calls, seconds, true)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            smoke_verdict(&r, calls)
+        }
+        Cmd::Run {
+            calls,
+            seconds,
+            check_recordings,
+        } => {
+            let r = step(calls, seconds, check_recordings)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+    }
+}
+
+/// What the CI smoke run asserts.
+fn smoke_verdict(r: &StepReport, calls: usize) -> anyhow::Result<()> {
+    ensure!(
+        r.stats.connected == 2 * calls as u64,
+        "{} of {} participants connected",
+        r.stats.connected,
+        2 * calls
+    );
+    let expected_video = 2 * calls as u64 * r.media_seconds * 150;
+    ensure!(
+        r.stats.sent_video * 10 >= expected_video * 9,
+        "the generator sent {} video packets, expected about {expected_video}: it is not keeping its clock",
+        r.stats.sent_video
+    );
+    ensure!(
+        r.stats.lost_video == 0,
+        "{} of {} video packets lost",
+        r.stats.lost_video,
+        r.stats.sent_video
+    );
+    ensure!(
+        r.stats.duplicate_video == 0,
+        "{} duplicate video packets",
+        r.stats.duplicate_video
+    );
+    ensure!(
+        r.stats.latency_p50_us > 0 && r.stats.latency_p99_us < 250_000,
+        "latency figures are not sane: p50 {} µs, p99 {} µs",
+        r.stats.latency_p50_us,
+        r.stats.latency_p99_us
+    );
+    ensure!(
+        r.server_cpu_percent > 0.0 && r.server_rss_mb > 1.0,
+        "server figures are not sane: {} % CPU, {} MB",
+        r.server_cpu_percent,
+        r.server_rss_mb
+    );
+    ensure!(
+        r.recordings_checked == calls,
+        "{} of {calls} recordings checked",
+        r.recordings_checked
+    );
+    Ok(())
+}
