@@ -46,13 +46,22 @@ async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, vidid_signaling::router(state)).await.unwrap();
+        axum::serve(listener, vidid_signaling::router(state))
+            .await
+            .unwrap();
     });
-    Server { addr, calls, api_key: "test-key".into(), _dir: dir }
+    Server {
+        addr,
+        calls,
+        api_key: "test-key".into(),
+        _dir: dir,
+    }
 }
 
 async fn connect(s: &Server) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.addr)).await.unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", s.addr))
+        .await
+        .unwrap();
     ws
 }
 
@@ -65,7 +74,10 @@ async fn recv(ws: &mut Ws) -> Option<Value> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await.expect("timed out waiting for a message") {
+        match tokio::time::timeout(left, ws.next())
+            .await
+            .expect("timed out waiting for a message")
+        {
             Some(Ok(Message::Text(t))) => {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
                 if matches!(v["type"].as_str(), Some("candidate") | Some("peer")) {
@@ -111,9 +123,14 @@ fn real_offer() -> String {
     use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
     let mut me = MediaEngine::default();
     me.register_default_codecs().unwrap();
-    let mut pc = RTCPeerConnectionBuilder::new().with_media_engine(me).build(Instant::now()).unwrap();
-    pc.add_transceiver_from_kind(RtpCodecKind::Audio, None).unwrap();
-    pc.add_transceiver_from_kind(RtpCodecKind::Video, None).unwrap();
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(me)
+        .build(Instant::now())
+        .unwrap();
+    pc.add_transceiver_from_kind(RtpCodecKind::Audio, None)
+        .unwrap();
+    pc.add_transceiver_from_kind(RtpCodecKind::Video, None)
+        .unwrap();
     pc.create_offer(None).unwrap().sdp
 }
 
@@ -129,7 +146,9 @@ async fn malformed_and_unknown_messages_get_errors_and_change_nothing() {
     expect_error(&mut ws, "unknown_type", false).await;
     send(&mut ws, json!({"type": "offer", "sdp": "v=0"})).await;
     expect_error(&mut ws, "not_joined", false).await;
-    ws.send(Message::Binary(vec![1u8, 2, 3].into())).await.unwrap();
+    ws.send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await
+        .unwrap();
     expect_error(&mut ws, "binary_not_supported", false).await;
     send(&mut ws, json!({"type": "join"})).await;
     expect_error(&mut ws, "bad_message", false).await;
@@ -141,7 +160,11 @@ async fn oversized_message_is_refused_and_closes() {
     let s = server().await;
     let mut ws = connect(&s).await;
     let big = "x".repeat(70 * 1024);
-    ws.send(Message::Text(json!({"type": "ping", "pad": big}).to_string().into())).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "ping", "pad": big}).to_string().into(),
+    ))
+    .await
+    .unwrap();
     expect_error(&mut ws, "message_too_large", true).await;
     expect_closed(&mut ws).await;
 }
@@ -158,7 +181,9 @@ async fn wrong_token_is_refused() {
 #[tokio::test]
 async fn third_participant_and_bad_sdp_leave_the_call_alone() {
     let s = server().await;
-    let call = s.calls.create(time::OffsetDateTime::now_utc(), time::Duration::hours(1));
+    let call = s
+        .calls
+        .create(time::OffsetDateTime::now_utc(), time::Duration::hours(1));
     let mut customer = connect(&s).await;
     let joined = join(&mut customer, &call.customer_token).await;
     assert_eq!(joined["role"], "customer");
@@ -169,16 +194,32 @@ async fn third_participant_and_bad_sdp_leave_the_call_alone() {
 
     // A third party holding a copied token cannot take a seat.
     let mut intruder = connect(&s).await;
-    send(&mut intruder, json!({"type": "join", "token": call.customer_token})).await;
+    send(
+        &mut intruder,
+        json!({"type": "join", "token": call.customer_token}),
+    )
+    .await;
     expect_error(&mut intruder, "token_in_use", true).await;
     expect_closed(&mut intruder).await;
 
     // Broken and oversized offers are refused without hurting the session.
-    send(&mut customer, json!({"type": "offer", "sdp": "this is not sdp"})).await;
+    send(
+        &mut customer,
+        json!({"type": "offer", "sdp": "this is not sdp"}),
+    )
+    .await;
     expect_error(&mut customer, "bad_sdp", false).await;
-    send(&mut customer, json!({"type": "offer", "sdp": format!("v=0\r\n{}", "a=x\r\n".repeat(8000))})).await;
+    send(
+        &mut customer,
+        json!({"type": "offer", "sdp": format!("v=0\r\n{}", "a=x\r\n".repeat(8000))}),
+    )
+    .await;
     expect_error(&mut customer, "sdp_too_large", false).await;
-    send(&mut customer, json!({"type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"})).await;
+    send(
+        &mut customer,
+        json!({"type": "offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"}),
+    )
+    .await;
     expect_error(&mut customer, "bad_sdp", false).await;
     send(&mut customer, json!({"type": "candidate", "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0})).await;
     expect_error(&mut customer, "bad_candidate", false).await;
@@ -192,7 +233,11 @@ async fn third_participant_and_bad_sdp_leave_the_call_alone() {
     assert!(sdp.contains("opus/48000"), "{sdp}");
     send(&mut customer, json!({"type": "offer", "sdp": real_offer()})).await;
     expect_error(&mut customer, "already_negotiated", false).await;
-    send(&mut customer, json!({"type": "candidate", "candidate": "garbage", "sdpMid": "0", "sdpMLineIndex": 0})).await;
+    send(
+        &mut customer,
+        json!({"type": "candidate", "candidate": "garbage", "sdpMid": "0", "sdpMLineIndex": 0}),
+    )
+    .await;
     expect_error(&mut customer, "bad_candidate", false).await;
 
     // Only the agent ends calls.
@@ -209,7 +254,11 @@ async fn third_participant_and_bad_sdp_leave_the_call_alone() {
     }
     // The token of an ended call is spent.
     let mut late = connect(&s).await;
-    send(&mut late, json!({"type": "join", "token": call.agent_token})).await;
+    send(
+        &mut late,
+        json!({"type": "join", "token": call.agent_token}),
+    )
+    .await;
     expect_error(&mut late, "call_ended", true).await;
 }
 
@@ -245,16 +294,32 @@ async fn api_requires_the_key() {
         let key = key.map(str::to_string);
         async move {
             let mut stream = TcpStream::connect(addr).await.unwrap();
-            let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
-            let req = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
-            tokio::io::AsyncWriteExt::write_all(&mut stream, req.as_bytes()).await.unwrap();
+            let auth = key
+                .map(|k| format!("Authorization: Bearer {k}\r\n"))
+                .unwrap_or_default();
+            let req = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut stream, req.as_bytes())
+                .await
+                .unwrap();
             let mut out = String::new();
-            tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut out).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut out)
+                .await
+                .unwrap();
             out
         }
     };
-    assert!(client("/api/v1/calls", None).await.starts_with("HTTP/1.1 401"));
-    assert!(client("/api/v1/calls", Some("wrong")).await.starts_with("HTTP/1.1 401"));
+    assert!(
+        client("/api/v1/calls", None)
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    assert!(
+        client("/api/v1/calls", Some("wrong"))
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
     let ok = client("/api/v1/calls", Some(&s.api_key)).await;
     assert!(ok.starts_with("HTTP/1.1 201"), "{ok}");
     assert!(ok.contains("\"customer\""));

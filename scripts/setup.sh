@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Debian machine for building and testing vidid:
+# the system packages (browsers for the end-to-end tests, libopus for the recorder, sox for
+# looking at audio), Node.js, and the browser driver's npm packages in tests/browser.
+# Run as root, or as a user with sudo. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+APT_PACKAGES=(chromium firefox-esr libopus-dev pkg-config cmake sox)
+
+say() { printf '[setup] %s\n' "$*"; }
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  SUDO=()
+fi
+
+installed() { dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed'; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+# Node.js may come from Debian or elsewhere: look for the commands, not the package.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && [ "${#SUDO[@]}" -eq 0 ]; then
+    say "missing: ${missing[*]}; run this script as root or install sudo" >&2
+    exit 1
+  fi
+  say "installing: ${missing[*]}"
+  "${SUDO[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  say "system packages present: ${APT_PACKAGES[*]} node npm"
+fi
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  say "warning: Node.js $(node --version) is older than 20; puppeteer-core in tests/browser may not run" >&2
+fi
+
+# The browser driver's packages, exactly as locked. Skipped when node_modules matches the lock.
+BROWSER_DIR="$ROOT/tests/browser"
+STAMP="$BROWSER_DIR/node_modules/.vidid-lock-sha256"
+want="$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -d "$BROWSER_DIR/node_modules/puppeteer-core" ]; then
+  say "tests/browser/node_modules is current"
+else
+  say "npm ci in tests/browser"
+  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund)
+  printf '%s\n' "$want" >"$STAMP"
+fi
+
+say "done"
