@@ -119,6 +119,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
     fn layers_and_unknown_keys() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

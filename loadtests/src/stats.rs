@@ -133,10 +133,10 @@ impl Receiver {
         if let Ok(mut h) = stats.latency_us.lock() {
             let _ = h.add(&self.latency_us);
         }
-        if self.received > 0 {
-            if let Ok(mut j) = stats.jitter_us.lock() {
-                j.push(self.jitter);
-            }
+        if self.received > 0
+            && let Ok(mut j) = stats.jitter_us.lock()
+        {
+            j.push(self.jitter);
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct NodeLoad {
     pub max_calls: usize,
 }
 
+/// A room taken out of the loop: its recorder (to finish off the loop) and what it was.
+type EndedRoom = (Option<Box<dyn CallRecorder>>, CallSummary);
+
 enum Command {
     Join {
         call_id: String,
@@ -118,14 +121,14 @@ enum Command {
     EndCall {
         call_id: String,
         reason: String,
-        reply: oneshot::Sender<Result<(Option<Box<dyn CallRecorder>>, CallSummary), MediaError>>,
+        reply: oneshot::Sender<Result<EndedRoom, MediaError>>,
     },
     Load {
         reply: oneshot::Sender<NodeLoad>,
     },
     EndAll {
         reason: String,
-        reply: oneshot::Sender<Vec<(Option<Box<dyn CallRecorder>>, CallSummary)>>,
+        reply: oneshot::Sender<Vec<EndedRoom>>,
     },
 }
 
@@ -456,11 +459,12 @@ impl Engine {
     fn route(&mut self, data: &[u8], from: SocketAddr) -> Option<ParticipantId> {
         if let Some(ufrag) = stun::local_ufrag(data) {
             let id = *self.by_ufrag.get(ufrag)?;
-            if let Some(peer) = self.peers.get_mut(&id) {
-                if !peer.addrs.contains(&from) && self.by_addr.get(&from).is_none_or(|o| *o == id) {
-                    peer.addrs.push(from);
-                    self.by_addr.insert(from, id);
-                }
+            if let Some(peer) = self.peers.get_mut(&id)
+                && !peer.addrs.contains(&from)
+                && self.by_addr.get(&from).is_none_or(|o| *o == id)
+            {
+                peer.addrs.push(from);
+                self.by_addr.insert(from, id);
             }
             return Some(id);
         }
@@ -575,12 +579,12 @@ impl Engine {
                         kind,
                     },
                 );
-                if kind == RtpCodecKind::Video {
-                    if let Some(ssrc) = ssrc {
-                        peer.video_in = Some((init.receiver_id, ssrc));
-                        // Whoever watches this stream wants a keyframe now.
-                        self.request_keyframe(id, work);
-                    }
+                if kind == RtpCodecKind::Video
+                    && let Some(ssrc) = ssrc
+                {
+                    peer.video_in = Some((init.receiver_id, ssrc));
+                    // Whoever watches this stream wants a keyframe now.
+                    self.request_keyframe(id, work);
                 }
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
@@ -772,18 +776,17 @@ impl Engine {
             src.video_in = Some((in_track.receiver, packet.header.ssrc));
         }
         // Record the audio, whoever listens.
-        if kind == RtpCodecKind::Audio {
-            if let Some(room) = self.rooms.get_mut(&src.call_id) {
-                if let Some(rec) = room.recorder.as_mut() {
-                    rec.push(AudioPacket {
-                        party: role,
-                        sequence: packet.header.sequence_number,
-                        rtp_timestamp: packet.header.timestamp,
-                        arrival: now,
-                        payload: &packet.payload,
-                    });
-                }
-            }
+        if kind == RtpCodecKind::Audio
+            && let Some(room) = self.rooms.get_mut(&src.call_id)
+            && let Some(rec) = room.recorder.as_mut()
+        {
+            rec.push(AudioPacket {
+                party: role,
+                sequence: packet.header.sequence_number,
+                rtp_timestamp: packet.header.timestamp,
+                arrival: now,
+                payload: &packet.payload,
+            });
         }
         let Some(dst_id) = self.other(from) else {
             return;
@@ -1053,24 +1056,18 @@ impl Engine {
                 self.by_addr.remove(a);
             }
         }
-        if let Some(room) = self.rooms.get_mut(&peer.call_id) {
-            if room.seats[seat(peer.role)] == Some(id) {
-                room.seats[seat(peer.role)] = None;
-            }
+        if let Some(room) = self.rooms.get_mut(&peer.call_id)
+            && room.seats[seat(peer.role)] == Some(id)
+        {
+            room.seats[seat(peer.role)] = None;
         }
-        if notify_other {
-            if let Some(o) = other.and_then(|o| self.peers.get(&o)) {
-                o.send(ParticipantEvent::PeerLeft);
-            }
+        if notify_other && let Some(o) = other.and_then(|o| self.peers.get(&o)) {
+            o.send(ParticipantEvent::PeerLeft);
         }
         self.metrics.active_peers.set(self.peers.len() as i64);
     }
 
-    fn end_call(
-        &mut self,
-        call_id: &str,
-        reason: &str,
-    ) -> Result<(Option<Box<dyn CallRecorder>>, CallSummary), MediaError> {
+    fn end_call(&mut self, call_id: &str, reason: &str) -> Result<EndedRoom, MediaError> {
         let Some(room) = self.rooms.get(call_id) else {
             return Err(MediaError::NoSuchCall(call_id.to_string()));
         };

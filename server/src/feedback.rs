@@ -46,12 +46,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
     type Time = Instant;
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            if packets.iter().any(|p| wanted(p.as_ref()))
-                && !msg.message.has(&Attribute::DeliverToApplication)
-            {
-                msg.message.add(Attribute::DeliverToApplication);
-            }
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| wanted(p.as_ref()))
+            && !msg.message.has(&Attribute::DeliverToApplication)
+        {
+            msg.message.add(Attribute::DeliverToApplication);
         }
         self.reads.push_back(msg);
         Ok(())

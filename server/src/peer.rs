@@ -206,6 +206,9 @@ impl Peer {
         let ufrag = random_string(16);
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.clone(), random_string(32))
+            // A public server cannot resolve browsers' `.local` names (it would multicast
+            // queries nobody answers); it learns their address from their checks instead.
+            .with_multicast_dns_mode(rtc_ice::mdns::MulticastDnsMode::Disabled)
             .build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
