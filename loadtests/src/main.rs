@@ -14,8 +14,11 @@
 //! The generator runs on one thread so that on a 2-core machine the other core is the
 //! server's; its own cost per packet is reported with the results.
 
+mod bench;
+mod janus;
 mod participant;
 mod proc_sample;
+mod signal;
 mod stats;
 
 use std::sync::Arc;
@@ -52,6 +55,23 @@ enum Cmd {
         /// Check every recording's duration and tones afterwards.
         #[arg(long)]
         check_recordings: bool,
+    },
+    /// Ramp calls through vidid and Janus side by side; write results JSON and BENCHMARKS.md.
+    /// Run it through `loadtests/bench.sh`, which provides the network namespace Janus needs.
+    Bench {
+        #[arg(long, value_delimiter = ',', default_value = "10,25,50,100,150,200")]
+        steps: Vec<usize>,
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Interface with a non-loopback address for Janus's ICE.
+        #[arg(long, default_value = "v0")]
+        interface: String,
+        #[arg(long, default_value = "loadtests/results.json")]
+        json: std::path::PathBuf,
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        markdown: std::path::PathBuf,
+        #[arg(long)]
+        skip_janus: bool,
     },
 }
 
@@ -103,38 +123,62 @@ async fn end_call(port: u16, api_key: &str, call_id: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Drives `calls` to completion: connect, media for `seconds`, end through the API.
-fn drive(server: &Server, calls: &[CreatedCall], seconds: u64) -> anyhow::Result<StepReport> {
+/// Who ends the calls: vidid's API (the participants then get `call_ended`), or nobody
+/// (Janus EchoTest participants leave by themselves).
+pub(crate) enum Ender<'a> {
+    Vidid {
+        port: u16,
+        api_key: &'a str,
+        call_ids: Vec<String>,
+    },
+    Themselves,
+}
+
+/// One participant to start: where it signals and which tone it speaks.
+pub(crate) struct Seat {
+    pub target: signal::Target,
+    pub tone_hz: f64,
+}
+
+/// Runs the participants to completion: connect, media for `seconds`, end. Measures the
+/// server process `pid` over the media time.
+pub(crate) fn drive(
+    pid: u32,
+    seats: Vec<Seat>,
+    seconds: u64,
+    ender: Ender<'_>,
+) -> anyhow::Result<StepReport> {
     let stats = Arc::new(stats::Stats::default());
     let epoch = Instant::now();
-    let customer_tone = opus_tone(440.0)?;
-    let agent_tone = opus_tone(1000.0)?;
-    let ws_url = format!("ws://127.0.0.1:{}/ws", server.port());
-    let pid = server.pid().context("the server is not running")?;
+    let tones = [(440.0, opus_tone(440.0)?), (1000.0, opus_tone(1000.0)?)];
+    let leave = matches!(ender, Ender::Themselves);
+    let n = seats.len();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         let mut tasks = Vec::new();
-        for call in calls {
-            for (token, tone) in [
-                (&call.tokens.customer, &customer_tone),
-                (&call.tokens.agent, &agent_tone),
-            ] {
-                let plan = participant::Plan {
-                    ws_url: ws_url.clone(),
-                    token: token.clone(),
-                    media_for: Duration::from_secs(seconds),
-                    epoch,
-                    opus: tone.clone(),
-                    stats: stats.clone(),
-                };
-                tasks.push(tokio::spawn(participant::run(plan)));
-            }
+        for seat in seats {
+            let opus = tones
+                .iter()
+                .find(|(hz, _)| *hz == seat.tone_hz)
+                .map(|(_, t)| t.clone())
+                .context("tone")?;
+            let plan = participant::Plan {
+                target: seat.target,
+                leave_after_media: leave,
+                media_for: Duration::from_secs(seconds),
+                epoch,
+                opus,
+                stats: stats.clone(),
+            };
+            tasks.push(tokio::spawn(participant::run(plan)));
+            // Spread the handshakes a little, as real arrivals are.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // Wait for every peer connection, then measure the server over the media time.
-        let want = (calls.len() * 2) as u64;
-        let deadline = Instant::now() + Duration::from_secs(30 + calls.len() as u64 / 5);
+        let want = n as u64;
+        let deadline = Instant::now() + Duration::from_secs(30 + n as u64 / 5);
         while stats.connected.load(std::sync::atomic::Ordering::Relaxed) < want {
             if Instant::now() > deadline || tasks.iter().any(|t| t.is_finished()) {
                 for t in tasks.iter_mut().filter(|t| t.is_finished()) {
@@ -155,13 +199,20 @@ fn drive(server: &Server, calls: &[CreatedCall], seconds: u64) -> anyhow::Result
         let server_cpu_percent = srv.cpu_percent()?;
         let generator_cpu_percent = generator.cpu_percent()?;
         let server_rss_mb = proc_sample::rss_mb(pid)?;
-        // Let the last packets land, then end the calls; participants stop on `call_ended`.
+        // Let the last packets land, then end the calls.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for call in calls {
-            end_call(server.port(), server.api_key(), &call.call_id).await?;
+        if let Ender::Vidid {
+            port,
+            api_key,
+            call_ids,
+        } = &ender
+        {
+            for id in call_ids {
+                end_call(*port, api_key, id).await?;
+            }
         }
         for t in tasks {
-            match tokio::time::timeout(Duration::from_secs(10), t).await {
+            match tokio::time::timeout(Duration::from_secs(15), t).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => bail!("a participant failed: {e:#}"),
                 Ok(Err(e)) => bail!("a participant panicked: {e}"),
@@ -169,7 +220,7 @@ fn drive(server: &Server, calls: &[CreatedCall], seconds: u64) -> anyhow::Result
             }
         }
         Ok(StepReport {
-            calls: calls.len(),
+            calls: n / 2,
             media_seconds: seconds,
             stats: stats.summary(),
             server_cpu_percent,
@@ -178,6 +229,26 @@ fn drive(server: &Server, calls: &[CreatedCall], seconds: u64) -> anyhow::Result
             recordings_checked: 0,
         })
     })
+}
+
+fn vidid_seats(server: &Server, calls: &[CreatedCall]) -> Vec<Seat> {
+    let ws_url = format!("ws://127.0.0.1:{}/ws", server.port());
+    calls
+        .iter()
+        .flat_map(|c| {
+            [
+                (c.tokens.customer.clone(), 440.0),
+                (c.tokens.agent.clone(), 1000.0),
+            ]
+            .map(|(token, tone_hz)| Seat {
+                target: signal::Target::Vidid {
+                    ws_url: ws_url.clone(),
+                    token,
+                },
+                tone_hz,
+            })
+        })
+        .collect()
 }
 
 /// Every call's recording: long enough, customer's tone left and agent's right.
@@ -219,12 +290,18 @@ fn start_server() -> anyhow::Result<Server> {
     })
 }
 
-fn step(calls: usize, seconds: u64, check: bool) -> anyhow::Result<StepReport> {
+pub(crate) fn step(calls: usize, seconds: u64, check: bool) -> anyhow::Result<StepReport> {
     let server = start_server()?;
     let created = (0..calls)
         .map(|_| server.create_call())
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut report = drive(&server, &created, seconds)?;
+    let pid = server.pid().context("the server is not running")?;
+    let ender = Ender::Vidid {
+        port: server.port(),
+        api_key: server.api_key(),
+        call_ids: created.iter().map(|c| c.call_id.clone()).collect(),
+    };
+    let mut report = drive(pid, vidid_seats(&server, &created), seconds, ender)?;
     if check {
         let dir = tempfile::tempdir()?;
         report.recordings_checked = check_recordings(&server, &created, seconds, dir.path())?;
@@ -245,6 +322,14 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             smoke_verdict(&r, calls)
         }
+        Cmd::Bench {
+            steps,
+            seconds,
+            interface,
+            json,
+            markdown,
+            skip_janus,
+        } => bench::run(&steps, seconds, &interface, skip_janus, &json, &markdown),
         Cmd::Run {
             calls,
             seconds,

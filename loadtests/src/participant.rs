@@ -1,4 +1,4 @@
-//! One emulated participant: a WebSocket to vidid, one peer connection (the sans-IO `rtc`
+//! One emulated participant: a signaling session ([`crate::signal`]), one peer connection (the sans-IO `rtc`
 //! stack, the same one the server uses), one UDP socket, media sent on a clock.
 //!
 //! Audio is real Opus (a tone encoded once and looped) so the server's recording can be
@@ -11,9 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -34,10 +33,9 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use serde_json::{Value, json};
 use tokio::net::UdpSocket;
-use tokio_tungstenite::tungstenite::Message;
 
+use crate::signal::SignalEvent;
 use crate::stats::Stats;
 
 /// Probe header inside every video payload, after the 1-byte VP8 descriptor.
@@ -49,8 +47,9 @@ pub const VIDEO_PER_TICK: usize = 3;
 
 /// What a participant needs to know.
 pub struct Plan {
-    pub ws_url: String,
-    pub token: String,
+    pub target: crate::signal::Target,
+    /// Leave by itself once media is over (Janus); otherwise wait for the server's end (vidid).
+    pub leave_after_media: bool,
     pub media_for: Duration,
     pub epoch: Instant,
     pub opus: Arc<Vec<Bytes>>,
@@ -99,21 +98,12 @@ fn negotiated_pt(pc: &mut RTCPeerConnection, id: RTCRtpSenderId, mime: &str) -> 
 /// Runs one participant until its media time is over and the call has been ended by the
 /// orchestrator (or the server closes the socket).
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(&plan.ws_url)
-        .await
-        .context("websocket connect")?;
-    ws.send(Message::Text(
-        json!({"type": "join", "token": plan.token})
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    let joined = next_json(&mut ws).await?;
-    if joined["type"] != "joined" {
-        bail!("join refused: {joined}");
-    }
-
-    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    // Janus leaves loopback out of ICE: there the client binds the namespace's veth address.
+    let bind = match plan.target {
+        crate::signal::Target::Janus { .. } => "127.0.0.2:0",
+        crate::signal::Target::Vidid { .. } => "127.0.0.1:0",
+    };
+    let socket = UdpSocket::bind(bind).await?;
     let local: SocketAddr = socket.local_addr()?;
     let mut me = MediaEngine::default();
     me.register_default_codecs()?;
@@ -145,10 +135,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         .local_description()
         .ok_or_else(|| anyhow!("no local description"))?
         .sdp;
-    ws.send(Message::Text(
-        json!({"type": "offer", "sdp": sdp}).to_string().into(),
-    ))
-    .await?;
+    let mut session = crate::signal::Session::open(&plan.target, sdp).await?;
 
     let mut senders: Option<Senders> = None;
     let mut connected_at: Option<Instant> = None;
@@ -209,36 +196,31 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
                     message: BytesMut::from(&buf[..n]),
                 })?;
             }
-            msg = ws.next() => {
-                let Some(Ok(Message::Text(t))) = msg else { break };
-                let v: Value = serde_json::from_str(t.as_str())?;
-                match v["type"].as_str() {
-                    Some("answer") => {
-                        let sdp = v["sdp"].as_str().unwrap_or_default().to_string();
-                        pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(sdp)?)?;
-                    }
-                    Some("candidate") => {
-                        let c = v["candidate"].as_str().unwrap_or_default();
-                        if !c.is_empty() {
-                            let _ = pc.add_remote_candidate(RTCIceCandidateInit {
-                                candidate: c.to_string(),
-                                sdp_mid: v["sdpMid"].as_str().map(str::to_string),
-                                sdp_mline_index: v["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                                ..Default::default()
-                            });
-                        }
-                    }
-                    Some("call_ended") => break,
-                    Some("error") => bail!("server error: {v}"),
-                    _ => {}
+            ev = session.events.recv() => match ev {
+                Some(SignalEvent::Answer(sdp)) => {
+                    pc.set_remote_description(Instant::now(), RTCSessionDescription::answer(sdp)?)?;
                 }
-            }
+                Some(SignalEvent::Candidate { candidate, sdp_mid, sdp_mline_index }) => {
+                    if !candidate.is_empty() {
+                        let _ = pc.add_remote_candidate(RTCIceCandidateInit {
+                            candidate,
+                            sdp_mid,
+                            sdp_mline_index,
+                            ..Default::default()
+                        });
+                    }
+                }
+                Some(SignalEvent::Ended) | None => break,
+            },
             _ = &mut sleep => {
                 pc.handle_timeout(Instant::now())?;
             }
             _ = tick.tick() => {
                 let (Some(s), Some(t0)) = (&senders, connected_at) else { continue };
                 if t0.elapsed() > plan.media_for {
+                    if plan.leave_after_media && t0.elapsed() > plan.media_for + Duration::from_millis(1500) {
+                        break;
+                    }
                     continue;
                 }
                 let now = Instant::now();
@@ -269,6 +251,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     }
     receiver.finish(&stats);
     let _ = pc.close();
+    session.close().await;
     Ok(())
 }
 
@@ -290,20 +273,6 @@ fn rtp(
             ..Default::default()
         },
         payload,
-    }
-}
-
-async fn next_json<S>(ws: &mut S) -> anyhow::Result<Value>
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
-            Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(t.as_str())?),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("websocket closed"),
-        }
     }
 }
 
