@@ -182,10 +182,10 @@ async fn janus(port: u16, record_to: Option<&str>, offer_sdp: String) -> anyhow:
                 other => vec![other],
             };
             for e in list {
-                if let Some(sdp) = e["jsep"]["sdp"].as_str() {
-                    if tx.send(SignalEvent::Answer(sdp.to_string())).is_err() {
-                        return;
-                    }
+                if let Some(sdp) = e["jsep"]["sdp"].as_str()
+                    && tx.send(SignalEvent::Answer(sdp.to_string())).is_err()
+                {
+                    return;
                 }
                 if e["janus"] == "hangup" || e["janus"] == "detached" {
                     let _ = tx.send(SignalEvent::Ended);
