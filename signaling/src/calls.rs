@@ -227,20 +227,20 @@ impl CallStore for MemoryCallStore {
 
     fn set_connected(&self, claim: &SeatClaim, connected: bool) {
         let mut g = self.lock();
-        if let Some(c) = g.calls.get_mut(&claim.call_id) {
-            if c.seats[idx(claim.role)] == Some(claim.connection) {
-                c.connected[idx(claim.role)] = connected;
-            }
+        if let Some(c) = g.calls.get_mut(&claim.call_id)
+            && c.seats[idx(claim.role)] == Some(claim.connection)
+        {
+            c.connected[idx(claim.role)] = connected;
         }
     }
 
     fn release(&self, claim: &SeatClaim) {
         let mut g = self.lock();
-        if let Some(c) = g.calls.get_mut(&claim.call_id) {
-            if c.seats[idx(claim.role)] == Some(claim.connection) {
-                c.seats[idx(claim.role)] = None;
-                c.connected[idx(claim.role)] = false;
-            }
+        if let Some(c) = g.calls.get_mut(&claim.call_id)
+            && c.seats[idx(claim.role)] == Some(claim.connection)
+        {
+            c.seats[idx(claim.role)] = None;
+            c.connected[idx(claim.role)] = false;
         }
     }
 
