@@ -138,6 +138,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let mut session = crate::signal::Session::open(&plan.target, sdp).await?;
 
     let mut senders: Option<Senders> = None;
+    // An echo server (Janus) has no other participant to wait for.
+    let mut peer_ready = plan.leave_after_media;
+    let mut media_started: Option<Instant> = None;
     let mut connected_at: Option<Instant> = None;
     let mut buf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -210,13 +213,15 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
                         });
                     }
                 }
+                Some(SignalEvent::PeerConnected) => peer_ready = true,
                 Some(SignalEvent::Ended) | None => break,
             },
             _ = &mut sleep => {
                 pc.handle_timeout(Instant::now())?;
             }
             _ = tick.tick() => {
-                let (Some(s), Some(t0)) = (&senders, connected_at) else { continue };
+                let (Some(s), Some(_), true) = (&senders, connected_at, peer_ready) else { continue };
+                let t0 = *media_started.get_or_insert_with(Instant::now);
                 if t0.elapsed() > plan.media_for {
                     if plan.leave_after_media && t0.elapsed() > plan.media_for + Duration::from_millis(1500) {
                         break;

@@ -32,6 +32,8 @@ pub enum SignalEvent {
         sdp_mid: Option<String>,
         sdp_mline_index: Option<u16>,
     },
+    /// The other participant's media path is up (vidid); media sent before would be dropped.
+    PeerConnected,
     Ended,
 }
 
@@ -107,6 +109,7 @@ async fn vidid(ws_url: &str, token: &str, offer_sdp: String) -> anyhow::Result<S
                     sdp_mline_index: v["sdpMLineIndex"].as_u64().map(|i| i as u16),
                 },
                 Some("call_ended") => SignalEvent::Ended,
+                Some("peer") if v["event"] == "connected" => SignalEvent::PeerConnected,
                 Some("error") => {
                     tracing::warn!(error = %v, "server error");
                     continue;

@@ -20,6 +20,12 @@ pub struct MediaConfig {
     pub max_calls: usize,
     /// Video codecs offered to browsers, in order of preference: `VP8`, `H264`.
     pub video_codecs: Vec<String>,
+    /// Receive and send buffer of the media socket. Every call shares this one socket, so
+    /// the system default (~200 KiB) overflows under load; the kernel caps it at
+    /// `net.core.rmem_max` / `wmem_max`, raise those to match.
+    pub socket_buffer_bytes: usize,
+    /// Packets of history per video sender for answering NACKs (a power of two).
+    pub nack_history: u16,
 }
 
 impl Default for MediaConfig {
@@ -30,6 +36,8 @@ impl Default for MediaConfig {
             announce_ips: Vec::new(),
             max_calls: 500,
             video_codecs: vec!["VP8".into(), "H264".into()],
+            socket_buffer_bytes: 4 * 1024 * 1024,
+            nack_history: 256,
         }
     }
 }

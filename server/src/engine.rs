@@ -147,6 +147,12 @@ impl MediaServer {
         sink: Arc<dyn RecordingSink>,
         metrics: MediaMetrics,
     ) -> Result<MediaServer, MediaError> {
+        if !config.nack_history.is_power_of_two() {
+            return Err(MediaError::Engine(format!(
+                "media.nack_history must be a power of two, not {}",
+                config.nack_history
+            )));
+        }
         let ip = config.bind_ip.unwrap_or(default_ip);
         let addr = SocketAddr::new(ip, config.udp_port);
         let std_socket =
@@ -154,6 +160,21 @@ impl MediaServer {
         std_socket
             .set_nonblocking(true)
             .map_err(|source| MediaError::Bind { addr, source })?;
+        let sock = socket2::SockRef::from(&std_socket);
+        let _ = sock.set_recv_buffer_size(config.socket_buffer_bytes);
+        let _ = sock.set_send_buffer_size(config.socket_buffer_bytes);
+        let (rcv, snd) = (
+            sock.recv_buffer_size().unwrap_or(0),
+            sock.send_buffer_size().unwrap_or(0),
+        );
+        if rcv < config.socket_buffer_bytes {
+            warn!(
+                wanted = config.socket_buffer_bytes,
+                got = rcv,
+                "media socket receive buffer capped by net.core.rmem_max"
+            );
+        }
+        info!(recv_buffer = rcv, send_buffer = snd, "media socket buffers");
         let local_addr = std_socket
             .local_addr()
             .map_err(|source| MediaError::Bind { addr, source })?;
@@ -957,7 +978,7 @@ impl Engine {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let span = info_span!(parent: &room.span, "participant", role = role_name(role), participant = id.0);
-        let peer = Peer::new(id, &call_id, role, events, &self.config.video_codecs, span)?;
+        let peer = Peer::new(id, &call_id, role, events, &self.config, span)?;
         room.seats[seat(role)] = Some(id);
         let other = room.seats[1 - seat(role)];
         self.by_ufrag.insert(peer.ufrag.clone(), id);

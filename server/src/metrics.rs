@@ -13,6 +13,7 @@ pub struct MediaMetrics {
     pub active_calls: IntGauge,
     pub active_peers: IntGauge,
     pub forward_errors: IntCounter,
+    pub send_failures: IntCounter,
 }
 
 impl MediaMetrics {
@@ -60,7 +61,12 @@ impl MediaMetrics {
                 "vidid_media_forward_errors_total",
                 "Packets the engine refused to relay (codec not negotiated on the receiving leg, etc.)",
             )?,
+            send_failures: IntCounter::new(
+                "vidid_media_send_failures_total",
+                "Datagrams the media socket could not send (buffer full): raise media.socket_buffer_bytes",
+            )?,
         };
+        registry.register(Box::new(m.send_failures.clone()))?;
         registry.register(Box::new(m.packets_forwarded.clone()))?;
         registry.register(Box::new(m.bytes_forwarded.clone()))?;
         registry.register(Box::new(m.packets_received.clone()))?;

@@ -197,12 +197,20 @@ impl Peer {
         call_id: &str,
         role: Party,
         events: UnboundedSender<ParticipantEvent>,
-        video_codecs: &[String],
+        config: &crate::MediaConfig,
         span: tracing::Span,
     ) -> Result<Peer, MediaError> {
-        let mut me = media_engine(video_codecs)?;
+        let mut me = media_engine(&config.video_codecs)?;
         let registry = register_default_interceptors(Registry::new(), &mut me)?
-            .with(Slot::Custom(9_500), crate::feedback::FeedbackTap::default());
+            .with(Slot::Custom(9_500), crate::feedback::FeedbackTap::default())
+            // The default keeps 1024 packets per sender (~1.2 MB of video); a few hundred
+            // milliseconds of round trip need far less.
+            .with(
+                Slot::NackResponder,
+                rtc::interceptor::NackResponderBuilder::new()
+                    .with_size(config.nack_history)
+                    .build(),
+            );
         let ufrag = random_string(16);
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.clone(), random_string(32))
