@@ -19,6 +19,10 @@ pub struct Config {
     pub turn: TurnConfig,
     pub api: ApiConfig,
     pub log: LogConfig,
+    /// `[vault]`: the recording vault (store, keys, retention; see docs/recording-format.md).
+    pub vault: vidid_vault::VaultConfig,
+    /// `[cases]`: the identification service (store, hours, queue, TAN, sessions; docs/api.md).
+    pub cases: vidid_signaling::vidid_cases::CasesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -35,6 +39,10 @@ pub struct ApiConfig {
     pub key: Option<String>,
     /// How long a call's join links stay valid.
     pub call_ttl_secs: u64,
+    /// Signs webhook bodies (HMAC-SHA256). Unset: generated into
+    /// `<data-dir>/secrets/webhook-secret`.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -55,6 +63,8 @@ impl Default for Config {
             turn: TurnConfig::default(),
             api: ApiConfig::default(),
             log: LogConfig::default(),
+            vault: vidid_vault::VaultConfig::default(),
+            cases: Default::default(),
         }
     }
 }
@@ -72,6 +82,7 @@ impl Default for ApiConfig {
         ApiConfig {
             key: None,
             call_ttl_secs: 24 * 3600,
+            webhook_secret: None,
         }
     }
 }
@@ -107,6 +118,12 @@ impl Config {
             fig = fig.merge(Serialized::default("http.listen", l.to_string()));
         }
         let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.vault
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        cfg.cases
+            .validate()
+            .map_err(|e| anyhow::anyhow!("[cases] {e}"))?;
         if cfg.media.video_codecs.is_empty() {
             anyhow::bail!("invalid configuration: media.video_codecs must name at least one codec");
         }
@@ -134,6 +151,25 @@ mod tests {
             jail.create_file("bad.toml", "[media]\nudp_prot = 1\n")?;
             let err = Config::load(Some(Path::new("bad.toml")), None, None).unwrap_err();
             assert!(format!("{err:#}").contains("udp_prot"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+    fn cases_section_layers_and_is_validated() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[cases.queue]\nmax_length = 7\n")?;
+            jail.set_env("VIDID__CASES__TAN__TTL_SECS", "120");
+            let cfg = Config::load(Some(Path::new("c.toml")), None, None).unwrap();
+            assert_eq!(cfg.cases.queue.max_length, 7);
+            assert_eq!(cfg.cases.tan.ttl_secs, 120, "env reaches nested cases keys");
+            jail.create_file("typo.toml", "[cases.queue]\nmax_lenght = 7\n")?;
+            let err = Config::load(Some(Path::new("typo.toml")), None, None).unwrap_err();
+            assert!(format!("{err:#}").contains("max_lenght"), "{err:#}");
+            jail.create_file("bad.toml", "[cases.queue]\nmax_length = 0\n")?;
+            let err = Config::load(Some(Path::new("bad.toml")), None, None).unwrap_err();
+            assert!(format!("{err:#}").contains("queue.max_length"), "{err:#}");
             Ok(())
         });
     }

@@ -8,6 +8,8 @@
 //! environment variables → command-line flags. Unknown keys are refused at start-up.
 
 mod config;
+mod keys;
+mod recording;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,24 +49,41 @@ enum Command {
     /// Work with recordings.
     Recording {
         #[command(subcommand)]
-        command: RecordingCommand,
+        command: recording::RecordingCommand,
+    },
+    /// Manage the recording vault's keys (KEKs, signing key).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Manage staff users (agents, supervisors, compliance officers, admins).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        /// Directory for state (the case store lives here by default).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+        /// TOML config file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand)]
-enum RecordingCommand {
-    /// Decode a recording: stereo WAV, customer left, agent right.
-    Export {
-        /// Recording id (as returned when the call ended).
-        id: String,
-        /// Write a 48 kHz 16-bit stereo WAV here.
+enum UserCommand {
+    /// Add a local user. The password is read from `--password-file` or the first line of
+    /// standard input, never from the command line.
+    Add {
+        name: String,
+        /// agent, supervisor, compliance or admin.
         #[arg(long)]
-        wav: PathBuf,
+        role: String,
+        /// A file whose first line is the password.
         #[arg(long)]
-        data_dir: Option<PathBuf>,
-        #[arg(long)]
-        config: Option<PathBuf>,
+        password_file: Option<PathBuf>,
     },
+    /// List users.
+    List,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,25 +101,86 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve(cfg))
         }
-        Command::Recording { command } => match command {
-            RecordingCommand::Export {
-                id,
-                wav,
-                data_dir,
-                config,
-            } => {
-                let cfg = Config::load(config.as_deref(), data_dir, None)?;
-                let dir = cfg.data_dir.join("recordings").join(&id);
-                if !dir.is_dir() {
-                    anyhow::bail!("no recording {id} in {}", cfg.data_dir.display());
-                }
-                let summary = vidid_recorder::export_wav(&dir, &wav)
-                    .with_context(|| format!("exporting recording {id}"))?;
-                println!("{}", serde_json::to_string(&summary)?);
-                Ok(())
-            }
-        },
+        Command::Recording { command } => {
+            init_cli_tracing();
+            let code = recording::run(command)?;
+            std::process::exit(code)
+        }
+        Command::Keys { command } => keys::run(command),
+        Command::User {
+            command,
+            data_dir,
+            config,
+        } => {
+            init_cli_tracing();
+            let cfg = Config::load(config.as_deref(), data_dir, None)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(user(cfg, command))
+        }
     }
+}
+
+async fn user(cfg: Config, command: UserCommand) -> anyhow::Result<()> {
+    use vidid_signaling::vidid_cases::{Cases, Role};
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    if let UserCommand::Add { role, .. } = &command
+        && Role::parse_staff(role).is_none()
+    {
+        anyhow::bail!("unknown role {role:?}: use agent, supervisor, compliance or admin");
+    }
+    let cases = Cases::open(cfg.cases.clone(), &cfg.data_dir)
+        .await
+        .context("opening the case store")?;
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_file,
+        } => {
+            let role = Role::parse_staff(&role).with_context(|| {
+                format!("unknown role {role:?}: use agent, supervisor, compliance or admin")
+            })?;
+            let raw = match password_file {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line
+                }
+            };
+            let password = raw.lines().next().unwrap_or("").to_string();
+            let user = cases.add_user(&name, role, &password).await?;
+            println!("added {} ({}, id {})", user.username, user.role, user.id);
+        }
+        UserCommand::List => {
+            for u in cases.store().users().await? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    u.username,
+                    u.role,
+                    u.id,
+                    if u.disabled { "\tdisabled" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Warnings and errors of the offline commands go to stderr (`RUST_LOG` to see more).
+fn init_cli_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn init_tracing(cfg: &Config) {
@@ -122,8 +202,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let registry = prometheus::Registry::new();
     let media_metrics = vidid_server::MediaMetrics::register(&registry)?;
-    let sink = Arc::new(vidid_recorder::LocalRecordingSink::new(&cfg.data_dir)?);
+    // The recording vault: keys, store check (refuses a store without WORM), spool recovery.
+    let vault = {
+        let (vault_cfg, dir) = (cfg.vault.clone(), cfg.data_dir.clone());
+        Arc::new(
+            tokio::task::spawn_blocking(move || vidid_vault::Vault::open(&vault_cfg, &dir))
+                .await?
+                .context("opening the recording vault")?,
+        )
+    };
+    let sink = Arc::new(
+        vidid_recorder::LocalRecordingSink::new(&cfg.data_dir)?.with_outputs(vault.outputs()),
+    );
     let recorder_hook = recorder_metrics(&registry, sink.stats())?;
+    let vault_hook = recording::vault_metrics(&registry, vault.stats())?;
     let media = vidid_server::MediaServer::start(
         cfg.media.clone(),
         cfg.http.listen.ip(),
@@ -139,6 +231,35 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             key
         }
     };
+    let cases = Arc::new(
+        vidid_signaling::vidid_cases::Cases::open(cfg.cases.clone(), &cfg.data_dir)
+            .await
+            .context("opening the case store")?,
+    );
+    let webhook_secret = match &cfg.api.webhook_secret {
+        Some(s) => s.clone(),
+        None => {
+            let (s, path) =
+                vidid_signaling::secrets::load_or_create(&cfg.data_dir, "webhook-secret")?;
+            info!(path = %path.display(), "using the generated development webhook secret");
+            s
+        }
+    };
+    let cases_ctx = Arc::new(vidid_signaling::cases_api::CasesCtx::new(
+        cases,
+        Arc::new(vidid_signaling::evidence::FsEvidenceStore::new(
+            &cfg.data_dir,
+        )),
+        webhook_secret,
+    ));
+    let sweeper = vidid_signaling::background::spawn_sweeper(
+        cases_ctx.clone(),
+        std::time::Duration::from_secs(5),
+    );
+    let webhooks = vidid_signaling::background::spawn_webhook_sender(
+        cases_ctx.clone(),
+        std::time::Duration::from_secs(2),
+    );
     let state = Arc::new(vidid_signaling::AppState {
         calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
         media: media.clone(),
@@ -147,7 +268,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         call_ttl: time::Duration::seconds(cfg.api.call_ttl_secs as i64),
         metrics: vidid_signaling::SignalingMetrics::register(&registry)?,
         registry,
-        scrape_hooks: vec![recorder_hook],
+        scrape_hooks: vec![recorder_hook, vault_hook],
+        cases: Some(cases_ctx),
     });
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
@@ -167,6 +289,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             .into_future(),
     );
     shutdown_signal().await;
+    sweeper.abort();
+    webhooks.abort();
     // Calls end before the sockets close, so every recording is finished, not cut.
     let ended = media.end_all("the server is shutting down").await;
     for call in &ended {
@@ -182,6 +306,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if !sink.wait_idle(std::time::Duration::from_secs(10)) {
         tracing::warn!("some recordings were still being written at exit");
     }
+    let v = vault.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || v.shutdown(std::time::Duration::from_secs(10))).await;
     info!(calls_ended = ended.len(), "stopped");
     Ok(())
 }

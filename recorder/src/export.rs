@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::read::{RecordedPacket, read_recording};
+use crate::read::{RecordedPacket, Recording, read_recording};
 use crate::toc::MAX_PACKET_SAMPLES;
 use crate::{Party, RecorderError};
 
@@ -68,6 +68,16 @@ pub fn export_wav_with(
     options: &ExportOptions,
 ) -> Result<ExportSummary, RecorderError> {
     let recording = read_recording(recording_dir)?;
+    export_recording_wav(&recording, out, options)
+}
+
+/// Export a recording already read (e.g. with [`crate::read_recording_from`] from the
+/// vault's decrypting reader) to a WAV, like [`export_wav_with`].
+pub fn export_recording_wav(
+    recording: &Recording,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, RecorderError> {
     let frames = recording.end_sample();
     let conceal_max =
         (u64::from(options.conceal_gaps_up_to_ms) * 48).min(u64::from(MAX_PACKET_SAMPLES));

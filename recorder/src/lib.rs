@@ -10,8 +10,9 @@
 //!
 //! 1. [`RecordingSink::start`] on a [`LocalRecordingSink`] validates the recording id,
 //!    creates `<data_dir>/recordings/<recording_id>/` (refusing one that exists: recordings
-//!    are never overwritten), writes a first `meta.json` (`complete: false`), creates
-//!    `audio.ogg` and starts one writer thread for the recording (named `rec-<id>`).
+//!    are never overwritten), writes a first `meta.json` (`complete: false`), creates the
+//!    output (`audio.ogg`, or the vault's; see "Storage") and starts one writer thread for
+//!    the recording (named `rec-<id>`).
 //! 2. [`CallRecorder::push`] runs in the media server's hot loop. It copies the payload into
 //!    a pooled buffer and `try_send`s it on a bounded queue
 //!    ([`DEFAULT_QUEUE_CAPACITY`] packets). It never blocks and never touches files: if the
@@ -124,16 +125,17 @@
 //! placement, fed with media time), `mux` (Ogg page writer), `output` (the storage seam),
 //! `toc` (Opus packet durations), `meta` (`meta.json`), `read`, `export`, `stats`.
 //!
-//! # What comes next
+//! # Storage: the output seam
 //!
-//! Recordings are to be encrypted (AES-256-GCM, streaming) and uploaded to S3 under Object
-//! Lock. The Ogg muxer does not know where its bytes go: it writes to a
-//! `Box<dyn AudioOutput>` (`Write + Send` plus `sync` and `close`) made by an
-//! `OutputFactory` held by the sink. An encrypting, segmenting output slots in there: it
-//! seals a segment (nonce, ciphertext, tag) on `sync` and at a size limit, hands sealed
-//! segments to an uploader, and writes the final segment and a manifest on `close`;
-//! `meta.json` would then carry the key id and segment digests. Neither the timeline nor the
-//! muxer change; `read_recording` will need a decrypting reader in front of the Ogg parser.
+//! The Ogg muxer does not know where its bytes go: it writes to a `Box<dyn AudioOutput>`
+//! (`Write + Send` plus `sync` and `close(metadata)`) made by the [`OutputFactory`] the sink
+//! holds. [`LocalRecordingSink::new`] uses [`LocalFiles`] (`audio.ogg`, described above);
+//! `vidid serve` passes the recording vault's factory
+//! ([`LocalRecordingSink::with_outputs`]), which encrypts the bytes into chunks on a timer
+//! and stores them under WORM retention with a signed manifest (crate `vidid-vault`,
+//! `docs/recording-format.md`). Then the recording directory holds only `meta.json`, and
+//! the vault reads the audio back through [`read_recording_from`] and
+//! [`export_recording_wav`]. Neither the timeline nor the muxer know the difference.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -156,14 +158,23 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use export::{ExportOptions, ExportSummary, export_wav, export_wav_with};
+pub use export::{ExportOptions, ExportSummary, export_recording_wav, export_wav, export_wav_with};
 pub use meta::{CODEC, PartyCounters, RecordingMetadata, read_metadata};
-pub use read::{OpusHead, PartyTrack, RecordedPacket, Recording, read_recording};
+pub use output::{AudioOutput, LocalFiles, OutputFactory};
+pub use read::{
+    OpusHead, PartyTrack, RecordedPacket, Recording, read_recording, read_recording_from,
+};
 pub use sink::{
     DEFAULT_QUEUE_CAPACITY, LocalRecordingSink, MAX_RECORDING_ID_LEN, validate_recording_id,
 };
 pub use stats::{RecorderStats, StatsSnapshot};
 pub use toc::{MAX_PACKET_SAMPLES, SAMPLE_RATE, packet_samples};
+
+/// The Ogg serial number of a party's stream in a recording (FNV-1a of the recording id and
+/// the party name; see the crate docs, "Layout").
+pub fn stream_serial(recording_id: &str, party: Party) -> u32 {
+    mux::serial_for(recording_id, party.as_str())
+}
 
 /// Which side of the call a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -232,7 +243,8 @@ pub struct RecordingSummary {
     pub path: PathBuf,
     /// End of the last audio packet of either party, in ms since the start.
     pub duration_ms: u64,
-    /// The Ogg file inside `path`.
+    /// The Ogg file inside `path` (with the default [`LocalFiles`] output; with the recording
+    /// vault's output the audio is in the vault and this file does not exist).
     pub audio_path: PathBuf,
     /// Opus packets written, both parties.
     pub packets_written: u64,

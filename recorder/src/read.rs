@@ -143,7 +143,25 @@ pub fn read_recording(path: &Path) -> Result<Recording, RecorderError> {
     } else {
         (path.to_path_buf(), None)
     };
-    let mut input = BufReader::new(File::open(&audio_path)?);
+    let input = BufReader::new(File::open(&audio_path)?);
+    read_ogg(input, audio_path, metadata)
+}
+
+/// Read a recording from any byte stream of its Ogg file, e.g. the recording vault's
+/// decrypting reader: the same demux and checks as [`read_recording`]. `source` names the
+/// stream in [`Recording::audio_path`]; there is no `meta.json`.
+pub fn read_recording_from(
+    input: impl Read,
+    source: impl Into<PathBuf>,
+) -> Result<Recording, RecorderError> {
+    read_ogg(BufReader::new(input), source.into(), None)
+}
+
+fn read_ogg(
+    mut input: impl Read,
+    audio_path: PathBuf,
+    metadata: Option<RecordingMetadata>,
+) -> Result<Recording, RecorderError> {
     let mut streams: HashMap<u32, StreamBuild> = HashMap::new();
     let mut order: Vec<u32> = Vec::new();
     let mut offset = 0u64;

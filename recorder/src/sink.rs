@@ -105,6 +105,13 @@ impl LocalRecordingSink {
         })
     }
 
+    /// Send every new recording's Ogg bytes to outputs made by `outputs` instead of plain
+    /// `audio.ogg` files (the recording vault uses this).
+    pub fn with_outputs(mut self, outputs: Arc<dyn OutputFactory>) -> Self {
+        self.outputs = outputs;
+        self
+    }
+
     /// Change how many packets each recording's queue holds (at least 1).
     pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity.max(1);
@@ -168,7 +175,7 @@ impl RecordingSink for LocalRecordingSink {
         // A new file: nothing to tear, so no temporary file here; the writer thread makes
         // it and the new directory durable, keeping fsync out of the caller's path.
         std::fs::write(dir.join(META_FILE), metadata_json(&metadata)?)?;
-        let output = self.outputs.create(&dir)?;
+        let output = self.outputs.create(&meta, &dir)?;
 
         let (tx, rx) = mpsc::sync_channel(self.queue_capacity);
         let (pool_tx, pool_rx) = mpsc::sync_channel(POOL_CAPACITY);
@@ -592,9 +599,9 @@ impl Writer {
             self.write_released(idx)?;
         }
         self.mux.finish()?;
-        self.mux.get_mut().close()?;
         self.account_bytes();
         let metadata = self.metadata(finished);
+        self.mux.get_mut().close(&metadata)?;
         write_metadata(&self.dir, &metadata)?;
         let counter = if finished {
             &self.stats.recordings_completed

@@ -12,7 +12,7 @@ use vidid_server::CallSummary;
 
 use crate::{AppState, SignalingError};
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), SignalingError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), SignalingError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -71,6 +71,14 @@ pub struct SeatClaim {
 /// The store of calls; see the module docs.
 pub trait CallStore: Send + Sync + 'static {
     fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall;
+    /// Creates a call with a chosen id (an identification attempt of a case); refuses an id
+    /// that exists.
+    fn create_with_id(
+        &self,
+        call_id: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<NewCall, SignalingError>;
     fn get(&self, call_id: &str) -> Option<CallView>;
     /// Takes the seat a token names for `connection`; refuses if another connection holds it.
     fn claim(
@@ -139,12 +147,8 @@ impl MemoryCallStore {
         // A panic while holding this lock leaves consistent maps (no multi-step invariants).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl CallStore for MemoryCallStore {
-    fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall {
-        let raw: [u8; 12] = rand::random();
-        let call_id = format!("c_{}", hex::encode(raw));
+    fn insert(&self, call_id: String, now: OffsetDateTime, ttl: time::Duration) -> NewCall {
         let new = NewCall {
             call_id: call_id.clone(),
             customer_token: random_token(),
@@ -170,6 +174,26 @@ impl CallStore for MemoryCallStore {
             },
         );
         new
+    }
+}
+
+impl CallStore for MemoryCallStore {
+    fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall {
+        let raw: [u8; 12] = rand::random();
+        let call_id = format!("c_{}", hex::encode(raw));
+        self.insert(call_id, now, ttl)
+    }
+
+    fn create_with_id(
+        &self,
+        call_id: &str,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<NewCall, SignalingError> {
+        if self.lock().calls.contains_key(call_id) {
+            return Err(SignalingError::CallExists);
+        }
+        Ok(self.insert(call_id.to_string(), now, ttl))
     }
 
     fn get(&self, call_id: &str) -> Option<CallView> {

@@ -17,6 +17,8 @@ pub enum SignalingError {
     CallEnded,
     #[error("the link has expired")]
     LinkExpired,
+    #[error("a call with this id exists")]
+    CallExists,
     #[error("the media server could not take the participant: {0}")]
     MediaUnavailable(String),
     #[error("cannot create secrets in the data directory: {0}")]
@@ -35,6 +37,7 @@ impl SignalingError {
             SignalingError::TokenInUse => "token_in_use",
             SignalingError::CallEnded => "call_ended",
             SignalingError::LinkExpired => "link_expired",
+            SignalingError::CallExists => "call_exists",
             SignalingError::MediaUnavailable(_) => "media_unavailable",
             SignalingError::Secrets(_) | SignalingError::Metrics(_) => "internal",
         }
@@ -44,7 +47,9 @@ impl SignalingError {
         match self {
             SignalingError::Unauthorized | SignalingError::InvalidToken => StatusCode::UNAUTHORIZED,
             SignalingError::NotFound => StatusCode::NOT_FOUND,
-            SignalingError::TokenInUse | SignalingError::CallEnded => StatusCode::CONFLICT,
+            SignalingError::TokenInUse | SignalingError::CallEnded | SignalingError::CallExists => {
+                StatusCode::CONFLICT
+            }
             SignalingError::LinkExpired => StatusCode::GONE,
             SignalingError::MediaUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             SignalingError::Secrets(_) | SignalingError::Metrics(_) => {

@@ -12,6 +12,11 @@
 //! - [`api`]: `/api/v1/calls…` with API-key auth, and the operational endpoints.
 //! - [`pages`]: the customer and agent pages (`assets/`), compiled into the binary.
 //! - [`secrets`]: generated development secrets in the data directory.
+//! - [`cases_api`]: the cases API (ordering system, staff sessions, customer, agent,
+//!   compliance; `docs/api.md`) over [`vidid_cases::Cases`], and the call room of a taken case.
+//! - [`queue_ws`]: the customer's queue socket `/ws/queue`; [`hub`]: what is pushed to it.
+//! - [`evidence`]: the [`evidence::EvidenceStore`] seam for ID photos.
+//! - [`background`]: the sweeper and the HMAC-signed webhook sender.
 //!
 //! ## Flow of a call
 //! `POST /api/v1/calls` → two tokens → each browser opens `/ws`, sends `join` → the store seats
@@ -22,20 +27,28 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod background;
 pub mod calls;
+pub mod cases_api;
 mod error;
+pub mod evidence;
+pub mod hub;
+mod openapi;
 pub mod pages;
+pub mod queue_ws;
 pub mod secrets;
 pub mod ws;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use vidid_server::{MediaServer, TurnConfig};
 
 pub use error::SignalingError;
+/// The domain core, re-exported for the binary.
+pub use vidid_cases;
 
 /// Signaling's own metrics (`vidid_signaling_*`).
 #[derive(Clone)]
@@ -76,6 +89,9 @@ pub struct AppState {
     pub metrics: SignalingMetrics,
     /// Run before each `/metrics` scrape (e.g. to copy recorder counters into gauges).
     pub scrape_hooks: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// The cases service (issue 4); `None` serves only the calls API (its endpoints answer
+    /// `503 cases_disabled`).
+    pub cases: Option<Arc<cases_api::CasesCtx>>,
 }
 
 /// The whole HTTP surface.
@@ -93,5 +109,44 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .merge(cases_router())
         .with_state(state)
+}
+
+/// The cases API (docs/api.md) and the customer's queue socket. Handlers read their bodies
+/// with their own limits (JSON 16 KiB, photos 8 MiB) and answer with JSON errors.
+fn cases_router() -> Router<Arc<AppState>> {
+    use cases_api as c;
+    Router::new()
+        .route("/ws/queue", get(queue_ws::upgrade))
+        .route("/api/v1/openapi.json", get(c::openapi))
+        .route("/api/v1/cases", post(c::create_case))
+        .route("/api/v1/cases/{id}", get(c::get_case))
+        .route("/api/v1/cases/{id}/cancel", post(c::cancel_case))
+        .route("/api/v1/cases/{id}/audit", get(c::audit))
+        .route("/api/v1/cases/{id}/checks/start", post(c::start_checks))
+        .route("/api/v1/cases/{id}/checks", post(c::record_check))
+        .route("/api/v1/cases/{id}/tan", post(c::send_tan))
+        .route("/api/v1/cases/{id}/tan/verify", post(c::verify_tan))
+        .route("/api/v1/cases/{id}/instruction", post(c::instruction))
+        .route("/api/v1/cases/{id}/approve", post(c::approve))
+        .route("/api/v1/cases/{id}/reject", post(c::reject))
+        .route("/api/v1/cases/{id}/abort", post(c::abort))
+        .route(
+            "/api/v1/session",
+            post(c::login).get(c::whoami).delete(c::logout),
+        )
+        .route("/api/v1/customer", get(c::customer_status))
+        .route("/api/v1/customer/photo", post(c::customer_photo))
+        .route("/api/v1/customer/confirm", post(c::customer_confirm))
+        .route(
+            "/api/v1/customer/queue",
+            post(c::customer_join_queue).delete(c::customer_leave_queue),
+        )
+        .route("/api/v1/agent/availability", put(c::set_availability))
+        .route("/api/v1/agent/take", post(c::take))
+        .route("/api/v1/queue", get(c::queue))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            cases_api::MAX_PHOTO_BYTES + 1024,
+        ))
 }

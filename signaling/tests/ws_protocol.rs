@@ -42,6 +42,7 @@ async fn server() -> Server {
         metrics: vidid_signaling::SignalingMetrics::register(&registry).unwrap(),
         registry,
         scrape_hooks: vec![],
+        cases: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -8,6 +8,9 @@
 //! - [`Server::create_call`], [`Server::end_call`], [`Server::get_call`] use the HTTP API with
 //!   the API key the server wrote to `<data-dir>/secrets/api-key`; [`Server::export_wav`] runs
 //!   `vidid recording export`.
+//! - [`Server::kill9`], [`Server::pid`], [`ServerOptions::data_dir`] (restart on the same data
+//!   directory), [`Server::vidid`] (any CLI command with the server's data directory and
+//!   environment) and [`Server::metrics`] serve the recording vault's tests (`tests/vault.rs`).
 //! - [`drive_call`] runs `tests/browser/call.mjs` (puppeteer-core: system Chromium over CDP,
 //!   Firefox ESR over WebDriver BiDi) and returns its JSON result.
 //! - [`write_tone_wav`] writes the fake-microphone tones; [`analyze_wav`] measures, per 100 ms
@@ -296,6 +299,8 @@ pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     /// Where to copy the server log when the server is dropped.
     pub artifacts_dir: Option<PathBuf>,
+    /// Use this data directory instead of a fresh one (a restart after a kill).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A running `vidid serve`, killed on drop.
@@ -307,6 +312,8 @@ pub struct Server {
     port: u16,
     api_key: String,
     artifacts_dir: Option<PathBuf>,
+    /// The extra environment the server was started with (also given to CLI runs).
+    env: Vec<(String, String)>,
 }
 
 /// What `POST /api/v1/calls` answered.
@@ -348,7 +355,10 @@ impl Server {
     pub fn start_with(opts: ServerOptions) -> Result<Server> {
         let bin = vidid_bin()?;
         let tmp = tempfile::Builder::new().prefix("vidid-e2e-").tempdir()?;
-        let data_dir = tmp.path().join("data");
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| tmp.path().join("data"));
         fs::create_dir_all(&data_dir)?;
         let log_path = tmp.path().join("server.log");
         let port = free_tcp_port()?;
@@ -380,6 +390,7 @@ impl Server {
             port,
             api_key: String::new(),
             artifacts_dir: opts.artifacts_dir,
+            env: opts.env.clone(),
         };
         server
             .wait_ready(Duration::from_secs(30))
@@ -514,6 +525,7 @@ impl Server {
             .arg(out)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {} recording export", bin.display()))?;
@@ -530,6 +542,34 @@ impl Server {
             out.display()
         );
         Ok(())
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and returns its exit status.
+    pub fn kill9(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// Runs `vidid <args> --data-dir DIR` with the server's extra environment (e.g. its S3
+    /// settings) and returns the output, whatever the exit status.
+    pub fn vidid(&self, args: &[&str]) -> Result<std::process::Output> {
+        let bin = vidid_bin()?;
+        Command::new(&bin)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running {} {}", bin.display(), args.join(" ")))
+    }
+
+    /// `GET /metrics` (Prometheus text).
+    pub fn metrics(&self) -> Result<String> {
+        let r = http_request("GET", &format!("{}/metrics", self.base_url()), &[], None)?;
+        ensure!(r.status == 200, "GET /metrics: HTTP {}", r.status);
+        Ok(r.text())
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and returns its exit status.

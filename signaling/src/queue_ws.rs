@@ -1,0 +1,263 @@
+//! The customer's queue socket (`GET /ws/queue`): live place and wait, the call token when an
+//! agent takes the customer, the agent's instructions, and the result (docs/signaling.md).
+//!
+//! First message `{"type":"queue","token":<link token>}` (plus `"rejoin_token"` after a
+//! dropped connection). Closing the socket while queued marks the customer disconnected; the
+//! place is kept for the grace period and reclaimed with the rejoin token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{debug, warn};
+use vidid_cases::{Actor, CaseState, CasesError};
+
+use crate::AppState;
+use crate::cases_api::CasesCtx;
+use crate::hub::CustomerMsg;
+
+const MAX_MESSAGE_BYTES: usize = 4096;
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages per second a client may send (it only needs `ping`).
+const MAX_PER_SEC: u32 = 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueHello {
+    #[serde(rename = "type")]
+    kind: String,
+    token: String,
+    #[serde(default)]
+    rejoin_token: Option<String>,
+}
+
+/// `GET /ws/queue`
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| run(state, socket))
+}
+
+fn error(code: &'static str, message: impl Into<String>, fatal: bool) -> CustomerMsg {
+    CustomerMsg::Error {
+        code,
+        message: message.into(),
+        fatal,
+    }
+}
+
+async fn send(
+    ws: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    m: &CustomerMsg,
+) -> bool {
+    match serde_json::to_string(m) {
+        Ok(t) => ws.send(Message::Text(t.into())).await.is_ok(),
+        Err(_) => true,
+    }
+}
+
+async fn run(state: Arc<AppState>, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let Some(ctx) = state.cases.clone() else {
+        let _ = send(
+            &mut sink,
+            &error(
+                "cases_disabled",
+                "the cases service is not configured",
+                true,
+            ),
+        )
+        .await;
+        let _ = sink.send(Message::Close(None)).await;
+        return;
+    };
+    // Subscribe before the first read, so nothing between the read and the loop is missed.
+    let mut queue_rx = ctx.cases.store().queue_events();
+    let mut push_rx = ctx.hub.subscribe();
+    let hello = match tokio::time::timeout(JOIN_TIMEOUT, stream.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<QueueHello>(t.as_str()),
+        Ok(_) => return,
+        Err(_) => {
+            let _ = send(
+                &mut sink,
+                &error("join_timeout", "no queue message within 10 seconds", true),
+            )
+            .await;
+            return;
+        }
+    };
+    let hello = match hello {
+        Ok(h) if h.kind == "queue" => h,
+        Ok(_) => {
+            let _ = send(&mut sink, &error("not_joined", "send queue first", true)).await;
+            return;
+        }
+        Err(e) => {
+            let _ = send(
+                &mut sink,
+                &error("bad_message", format!("bad queue message: {e}"), true),
+            )
+            .await;
+            return;
+        }
+    };
+    let (actor, case_id) = match attach(&ctx, &hello).await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = send(&mut sink, &error(e.code(), e.to_string(), true)).await;
+            let _ = sink.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    let mut last_place = None;
+    if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+        return;
+    }
+    if let Some(m) = ctx.hub.pending(&case_id)
+        && !send(&mut sink, &m).await
+    {
+        return;
+    }
+    let mut window = Instant::now();
+    let mut count = 0u32;
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                match frame {
+                    Some(Ok(Message::Text(t))) => {
+                        if window.elapsed() >= Duration::from_secs(1) {
+                            window = Instant::now();
+                            count = 0;
+                        }
+                        count += 1;
+                        if count > MAX_PER_SEC {
+                            let _ = send(&mut sink, &error("rate_limited", "too many messages; closing", true)).await;
+                            break;
+                        }
+                        let kind = serde_json::from_str::<serde_json::Value>(t.as_str())
+                            .ok()
+                            .and_then(|v| v.get("type").and_then(|k| k.as_str()).map(str::to_string));
+                        let reply = match kind.as_deref() {
+                            Some("ping") => CustomerMsg::Pong,
+                            Some(_) => error("unknown_type", "unknown message type", false),
+                            None => error("bad_json", "the message must be a json object with a string `type`", false),
+                        };
+                        if !send(&mut sink, &reply).await {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if !send(&mut sink, &error("binary_not_supported", "only json text messages are accepted", false)).await {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        debug!(error = %e, "queue socket receive error");
+                        break;
+                    }
+                }
+            }
+            ev = queue_rx.recv() => {
+                match ev {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            p = push_rx.recv() => {
+                match p {
+                    Ok(p) if p.case_id == case_id => {
+                        let end = matches!(p.msg, CustomerMsg::Result { .. });
+                        if !send(&mut sink, &p.msg).await || end {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        if let Some(m) = ctx.hub.pending(&case_id)
+                            && !send(&mut sink, &m).await
+                        {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    // Still waiting: keep the place for the grace period.
+    if let Ok(Some(case)) = ctx.cases.store().case(&case_id).await
+        && case.state == CaseState::Queued
+    {
+        match ctx.cases.disconnected(&actor, &case_id).await {
+            Ok(_) | Err(CasesError::InvalidState { .. }) => {}
+            Err(e) => warn!(case_id, error = %e, "marking the customer disconnected"),
+        }
+    }
+}
+
+/// Resolves the link and (re)claims the place; returns the customer and the case id.
+async fn attach(ctx: &CasesCtx, hello: &QueueHello) -> Result<(Actor, String), CasesError> {
+    let (actor, case) = ctx.cases.customer(hello.token.trim()).await?;
+    match case.state {
+        CaseState::Queued => {
+            let place = ctx
+                .cases
+                .queue_place(&case.id)
+                .await?
+                .ok_or(CasesError::NotInQueue)?;
+            if !place.connected {
+                let rejoin = hello
+                    .rejoin_token
+                    .as_deref()
+                    .ok_or(CasesError::RejoinRefused)?;
+                ctx.cases.rejoin(&actor, &case.id, rejoin).await?;
+            }
+        }
+        // Taken already: the pending call token follows.
+        CaseState::InCall | CaseState::Checks => {}
+        _ => return Err(CasesError::NotInQueue),
+    }
+    Ok((actor, case.id))
+}
+
+/// Sends the current place if it changed; false when the socket is gone.
+async fn refresh(
+    ctx: &CasesCtx,
+    case_id: &str,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    last: &mut Option<(u32, Option<u64>)>,
+) -> bool {
+    let place = match ctx.cases.queue_place(case_id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return true,
+        Err(e) => {
+            warn!(case_id, error = %e, "reading the queue place");
+            return true;
+        }
+    };
+    let now = (place.position, place.estimated_wait_secs);
+    if *last == Some(now) {
+        return true;
+    }
+    *last = Some(now);
+    send(
+        sink,
+        &CustomerMsg::Queue {
+            position: place.position,
+            estimated_wait_secs: place.estimated_wait_secs,
+        },
+    )
+    .await
+}
