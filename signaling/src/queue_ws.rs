@@ -137,6 +137,14 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
                         count += 1;
                         if count > MAX_PER_SEC {
                             let _ = send(&mut sink, &error("rate_limited", "too many messages; closing", true)).await;
+                            // Close politely and read out what the client already sent: closing
+                            // with unread data makes the kernel reset the connection, and the
+                            // client would lose the error above.
+                            let _ = sink.send(Message::Close(None)).await;
+                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                while let Some(Ok(_)) = stream.next().await {}
+                            })
+                            .await;
                             break;
                         }
                         let kind = serde_json::from_str::<serde_json::Value>(t.as_str())

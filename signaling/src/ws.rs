@@ -221,6 +221,12 @@ impl Session {
         self.cleanup().await;
         drop(out_tx);
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        // Read out what the client still sends until it answers the close: closing with unread
+        // data makes the kernel reset the connection, and the client would lose our last message.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
         self.state.metrics.ws_connections.dec();
     }
 
