@@ -861,19 +861,9 @@ impl Engine {
         };
         match sender.write_rtp(now, packet) {
             Ok(()) => {
-                let label = if kind == RtpCodecKind::Audio {
-                    "audio"
-                } else {
-                    "video"
-                };
-                self.metrics
-                    .packets_forwarded
-                    .with_label_values(&[label])
-                    .inc();
-                self.metrics
-                    .bytes_forwarded
-                    .with_label_values(&[label])
-                    .inc_by(bytes);
+                let k = usize::from(kind != RtpCodecKind::Audio);
+                self.metrics.forwarded_packets[k].inc();
+                self.metrics.forwarded_bytes[k].inc_by(bytes);
                 if !work.contains(&dst_id) {
                     work.push(dst_id);
                 }

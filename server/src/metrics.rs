@@ -14,26 +14,35 @@ pub struct MediaMetrics {
     pub active_peers: IntGauge,
     pub forward_errors: IntCounter,
     pub send_failures: IntCounter,
+    /// `packets_forwarded` / `bytes_forwarded` for audio (0) and video (1), resolved once so the
+    /// relay does not look labels up per packet.
+    pub forwarded_packets: [IntCounter; 2],
+    pub forwarded_bytes: [IntCounter; 2],
 }
 
 impl MediaMetrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let packets_forwarded = IntCounterVec::new(
+            Opts::new(
+                "vidid_media_packets_forwarded_total",
+                "RTP packets relayed to the other participant",
+            ),
+            &["kind"],
+        )?;
+        let bytes_forwarded = IntCounterVec::new(
+            Opts::new(
+                "vidid_media_bytes_forwarded_total",
+                "RTP payload bytes relayed to the other participant",
+            ),
+            &["kind"],
+        )?;
         let m = MediaMetrics {
-            packets_forwarded: IntCounterVec::new(
-                Opts::new(
-                    "vidid_media_packets_forwarded_total",
-                    "RTP packets relayed to the other participant",
-                ),
-                &["kind"],
-            )?,
-            bytes_forwarded: IntCounterVec::new(
-                Opts::new(
-                    "vidid_media_bytes_forwarded_total",
-                    "RTP payload bytes relayed to the other participant",
-                ),
-                &["kind"],
-            )?,
+            forwarded_packets: ["audio", "video"]
+                .map(|k| packets_forwarded.with_label_values(&[k])),
+            forwarded_bytes: ["audio", "video"].map(|k| bytes_forwarded.with_label_values(&[k])),
+            packets_forwarded,
+            bytes_forwarded,
             packets_received: IntCounter::new(
                 "vidid_media_datagrams_received_total",
                 "UDP datagrams received on the media socket",
