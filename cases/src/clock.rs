@@ -23,6 +23,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock shifted by a fixed offset: it runs in real time from a chosen start.
+/// End-to-end tests use it (through `VIDID_FAKE_NOW`) to run a whole server on a Tuesday
+/// morning or a Saturday night; never configured in production.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    offset: Duration,
+}
+
+impl ShiftedClock {
+    /// A clock that shows `start` now and runs on from there.
+    pub fn starting_at(start: OffsetDateTime) -> Self {
+        ShiftedClock {
+            offset: start - OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        truncate(OffsetDateTime::now_utc() + self.offset)
+    }
+}
+
 /// A clock that stands still until told otherwise; for tests.
 #[derive(Debug)]
 pub struct TestClock {
@@ -82,6 +105,15 @@ pub(crate) fn from_micros(us: i64) -> OffsetDateTime {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn shifted_clock_runs_from_its_start() {
+        let c = ShiftedClock::starting_at(datetime!(2030-06-04 09:00 UTC));
+        let a = c.now();
+        assert!((a - datetime!(2030-06-04 09:00 UTC)).abs() < Duration::seconds(1));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(c.now() > a);
+    }
 
     #[test]
     fn test_clock_moves_only_when_told() {

@@ -64,7 +64,7 @@ pub mod webhook;
 
 pub use audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead};
 pub use case::{Case, Customer, DocumentPhoto, NewCase};
-pub use clock::{Clock, SystemClock, TestClock};
+pub use clock::{Clock, ShiftedClock, SystemClock, TestClock};
 pub use error::CasesError;
 pub use flow::{
     AbortReason, CaseState, CheckAnswer, CheckItem, EvidenceAccess, IntentAnswer, Question,

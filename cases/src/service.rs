@@ -163,14 +163,19 @@ impl Cases {
     /// The production wiring: the configured store (SQLite in `data_dir` by default, migrated),
     /// the system clock, and the outbox SMS gateway in `data_dir`.
     pub async fn open(cfg: CasesConfig, data_dir: &Path) -> Result<Cases, CasesError> {
+        Cases::open_with_clock(cfg, data_dir, Arc::new(SystemClock)).await
+    }
+
+    /// [`Cases::open`] with another clock (`vidid serve` passes a
+    /// [`crate::clock::ShiftedClock`] when end-to-end tests ask for one).
+    pub async fn open_with_clock(
+        cfg: CasesConfig,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Cases, CasesError> {
         cfg.validate()?;
         let store = store::open(&cfg.store, data_dir).await?;
-        Cases::new(
-            cfg,
-            store,
-            Arc::new(SystemClock),
-            Arc::new(OutboxSms::new(data_dir)),
-        )
+        Cases::new(cfg, store, clock, Arc::new(OutboxSms::new(data_dir)))
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -231,10 +231,15 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             key
         }
     };
+    let clock = cases_clock()?;
     let cases = Arc::new(
-        vidid_signaling::vidid_cases::Cases::open(cfg.cases.clone(), &cfg.data_dir)
-            .await
-            .context("opening the case store")?,
+        vidid_signaling::vidid_cases::Cases::open_with_clock(
+            cfg.cases.clone(),
+            &cfg.data_dir,
+            clock,
+        )
+        .await
+        .context("opening the case store")?,
     );
     let webhook_secret = match &cfg.api.webhook_secret {
         Some(s) => s.clone(),
@@ -366,4 +371,17 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     info!("shutdown requested");
+}
+
+/// The cases' clock: the system clock, unless `VIDID_FAKE_NOW` (RFC 3339) asks for one that
+/// starts at another instant — for end-to-end tests of working hours and link expiry only.
+fn cases_clock() -> anyhow::Result<Arc<dyn vidid_signaling::vidid_cases::Clock>> {
+    use vidid_signaling::vidid_cases::{ShiftedClock, SystemClock};
+    let Ok(raw) = std::env::var("VIDID_FAKE_NOW") else {
+        return Ok(Arc::new(SystemClock));
+    };
+    let start = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("VIDID_FAKE_NOW={raw:?} is not an RFC 3339 time"))?;
+    tracing::warn!(%start, "VIDID_FAKE_NOW: the cases clock is shifted; for tests only");
+    Ok(Arc::new(ShiftedClock::starting_at(start)))
 }
