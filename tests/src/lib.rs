@@ -33,6 +33,8 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod journey;
+
 // -------------------------------------------------------------------------------------------------
 // Paths
 
@@ -943,7 +945,7 @@ pub fn browser_driver_dir() -> PathBuf {
 /// an error from it stops the driver. Returns when the driver has exited.
 pub fn drive_call(
     args: &CallArgs,
-    mut on_event: impl FnMut(&Value) -> Result<()>,
+    on_event: impl FnMut(&Value) -> Result<()>,
 ) -> Result<DriverOutcome> {
     let dir = browser_driver_dir();
     ensure!(
@@ -961,14 +963,41 @@ pub fn drive_call(
             "{bin} (the {name}'s browser) is missing: run scripts/setup.sh, or set VIDID_SKIP_BROWSER=1 to skip"
         );
     }
-    fs::create_dir_all(&args.artifacts_dir)?;
-    let args_path = args.artifacts_dir.join("driver-args.json");
+    run_driver(
+        "call.mjs",
+        &serde_json::to_value(args)?,
+        &args.artifacts_dir,
+        args.timeout_secs,
+        on_event,
+    )
+}
+
+/// Runs `node tests/browser/<script> --args-file <artifacts>/driver-args.json`: a driver that
+/// prints JSON lines on stdout and a final `{"event":"result","ok":…}` (the convention of
+/// `call.mjs`). `on_event` sees every other line as it arrives; an error from it stops the
+/// driver. `timeout_secs` is the driver's own limit; a driver that hangs past it plus a minute
+/// is stopped.
+pub fn run_driver(
+    script: &str,
+    args: &Value,
+    artifacts_dir: &Path,
+    timeout_secs: u64,
+    mut on_event: impl FnMut(&Value) -> Result<()>,
+) -> Result<DriverOutcome> {
+    let dir = browser_driver_dir();
+    ensure!(
+        dir.join("node_modules").join("puppeteer-core").is_dir(),
+        "{}/node_modules/puppeteer-core is missing: run scripts/setup.sh (npm ci in tests/browser)",
+        dir.display()
+    );
+    fs::create_dir_all(artifacts_dir)?;
+    let args_path = artifacts_dir.join("driver-args.json");
     fs::write(&args_path, serde_json::to_vec_pretty(args)?)?;
-    let stderr_path = args.artifacts_dir.join("driver-stderr.log");
+    let stderr_path = artifacts_dir.join("driver-stderr.log");
     let stderr_file = File::create(&stderr_path)?;
 
     let mut child = Command::new("node")
-        .arg(dir.join("call.mjs"))
+        .arg(dir.join(script))
         .arg("--args-file")
         .arg(&args_path)
         .current_dir(&dir)
@@ -989,7 +1018,7 @@ pub fn drive_call(
     });
 
     // The driver has its own overall timeout; this one only catches a driver that hangs anyway.
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs + 60);
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs + 60);
     let mut events = Vec::new();
     let mut result = None;
     let mut failure = None;
@@ -998,7 +1027,7 @@ pub fn drive_call(
         if left.is_zero() {
             failure = Some(anyhow!(
                 "the browser driver did not finish within {}s",
-                args.timeout_secs + 60
+                timeout_secs + 60
             ));
             break;
         }
