@@ -1,13 +1,13 @@
-// vidid call page: the client side of docs/signaling.md (protocol v1), shared by the customer
-// and the agent page. Plain ES module, no build step. The page says which role it is in
-// <body data-role="customer|agent">; the join token comes from the query string.
+// vidid bare call pages (call-customer.html, call-agent.html): the page around the call client
+// in rtc-call.js (docs/signaling.md, protocol v1). Plain ES module, no build step. The page says
+// which role it is in <body data-role="customer|agent">; the join token comes from the query
+// string.
 //
 // For tests and diagnostics the page exposes `window.vidid`:
 //   { pc, ws, state, role, callId, peerPresent, pcState, error, localSdp, remoteSdp, events: [...] }
 // where `state` is one of: connecting | waiting | connected | ended | error.
 
-const PING_INTERVAL_MS = 20_000;
-const MAX_EVENTS = 500;
+import { startCall } from './rtc-call.js';
 
 const STRINGS = {
   sl: {
@@ -104,10 +104,10 @@ const STRINGS = {
   },
 };
 
-// Fatal server error codes that get a localized text; any other code shows the server's message.
+// Fatal error codes that get a localized text; any other code shows the server's message.
 const LOCALIZED_ERRORS = new Set(['invalid_token', 'token_in_use', 'call_ended', 'media_unavailable']);
 // After these, trying again cannot help.
-const FINAL_ERRORS = new Set(['invalid_token', 'call_ended', 'err_no_token', 'err_no_webrtc']);
+const FINAL_ERRORS = new Set(['invalid_token', 'call_ended', 'link_expired', 'no_token', 'no_webrtc']);
 
 const params = new URLSearchParams(location.search);
 const role = document.body.dataset.role === 'agent' ? 'agent' : 'customer';
@@ -132,33 +132,21 @@ const ui = {
   langSwitch: $('lang-switch'),
 };
 
-const vidid = {
-  pc: null,
-  ws: null,
-  state: 'connecting',
-  role,
-  lang,
-  callId: null,
-  joined: false,
-  peerPresent: false,
-  pcState: 'new',
-  iceState: 'new',
-  remoteMuted: false,
-  error: null,
-  endedReason: null,
-  localSdp: null,
-  remoteSdp: null,
-  events: [],
-};
-window.vidid = vidid;
+let call = null;
+// The page's own error text (localized) for the diagnostics object.
+let pageError = null;
 
-let localStream = null;
-let offerSent = false;
-let remoteDescriptionSet = false;
-const pendingLocalCandidates = [];
-const pendingRemoteCandidates = [];
-let pcQueue = Promise.resolve(); // serializes answer/candidate handling after the set-up
-let pingTimer = null;
+// `window.vidid`: the call's live diagnostics (read through to the call client).
+const vidid = { role, lang };
+for (const key of ['pc', 'ws', 'callId', 'joined', 'peerPresent', 'pcState', 'iceState', 'remoteMuted',
+  'endedReason', 'localSdp', 'remoteSdp', 'lastPong']) {
+  Object.defineProperty(vidid, key, { enumerable: true, get: () => (call ? call[key] : null) });
+}
+Object.defineProperty(vidid, 'state', { enumerable: true, get: () => (call ? call.state : 'connecting') });
+Object.defineProperty(vidid, 'events', { enumerable: true, get: () => (call ? call.events : []) });
+Object.defineProperty(vidid, 'error', { enumerable: true, get: () => pageError });
+Object.defineProperty(vidid, 'call', { enumerable: false, get: () => call });
+window.vidid = vidid;
 
 // ---------------------------------------------------------------------------------------------
 // Page text, status and event log
@@ -195,14 +183,6 @@ function setupLanguageSwitch() {
     p.append(ui.langSwitch);
     box?.append(p);
   }
-}
-
-function record(type, detail = {}) {
-  const event = { t: Math.round(performance.now()), type, ...detail };
-  vidid.events.push(event);
-  if (vidid.events.length > MAX_EVENTS) vidid.events.shift();
-  console.log(`[vidid] ${type} ${JSON.stringify(detail)}`);
-  return event;
 }
 
 function logLine(text) {
@@ -246,23 +226,6 @@ function render() {
   }
 }
 
-function setState(next) {
-  if (vidid.state === next) return;
-  if (vidid.state === 'ended' || vidid.state === 'error') return; // terminal
-  record('state', { from: vidid.state, to: next });
-  vidid.state = next;
-  render();
-}
-
-// Derives the live state from what we know: joined, the peer's presence, our media connection.
-function updateState() {
-  if (vidid.state === 'ended' || vidid.state === 'error') return;
-  if (!vidid.joined) return setState('connecting');
-  if (!vidid.peerPresent) return setState('waiting');
-  if (vidid.pcState === 'connected') return setState('connected');
-  return setState('connecting');
-}
-
 let errorTimer = null;
 
 // Shows an error; a non-fatal one (`transient`) goes away after a while, the call goes on.
@@ -277,157 +240,8 @@ function showError(text, { transient = false } = {}) {
   }
 }
 
-function fail(text, { code = null, final = false } = {}) {
-  record('fatal', { code, text });
-  vidid.error = { code, message: text };
-  showError(text);
-  if (vidid.state !== 'ended') {
-    vidid.state = 'error';
-    render();
-  }
-  teardown();
-  if (!final && !FINAL_ERRORS.has(code)) ui.retry?.classList.remove('hidden');
-}
-
-function teardown() {
-  if (pingTimer) clearInterval(pingTimer);
-  pingTimer = null;
-  if (localStream) for (const t of localStream.getTracks()) t.stop();
-  delete ui.localVideo.dataset.live;
-  if (vidid.pc && vidid.pc.signalingState !== 'closed') vidid.pc.close();
-  if (vidid.ws && vidid.ws.readyState <= WebSocket.OPEN) vidid.ws.close(1000, 'bye');
-  if (ui.endCall) ui.endCall.disabled = true;
-  ui.unmute?.classList.add('hidden');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Signaling
-
-function send(msg) {
-  const ws = vidid.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-  ws.send(JSON.stringify(msg));
-  if (msg.type === 'candidate') record('sent', { msg: msg.type, candidate: msg.candidate });
-  else if (msg.type !== 'ping') record('sent', { msg: msg.type });
-  return true;
-}
-
-let endOfCandidatesSent = false;
-
-function sendLocalCandidate(c) {
-  // Browsers may signal the end of gathering more than once (per m-line and overall).
-  if (!c || !c.candidate) {
-    if (endOfCandidatesSent) return;
-    endOfCandidatesSent = true;
-  }
-  send({
-    type: 'candidate',
-    candidate: c ? c.candidate : '',
-    sdpMid: c?.sdpMid ?? null,
-    sdpMLineIndex: c?.sdpMLineIndex ?? null,
-  });
-}
-
-function connect(token) {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
-  vidid.ws = ws;
-  ws.addEventListener('open', () => {
-    record('ws_open');
-    send({ type: 'join', token });
-    pingTimer = setInterval(() => send({ type: 'ping' }), PING_INTERVAL_MS);
-  });
-  ws.addEventListener('message', (ev) => {
-    let msg;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      record('bad_server_message', { data: String(ev.data).slice(0, 200) });
-      return;
-    }
-    if (!msg || typeof msg.type !== 'string') return;
-    onMessage(msg);
-  });
-  ws.addEventListener('error', () => record('ws_error'));
-  ws.addEventListener('close', (ev) => {
-    record('ws_close', { code: ev.code, reason: ev.reason, wasClean: ev.wasClean });
-    if (pingTimer) clearInterval(pingTimer);
-    pingTimer = null;
-    if (vidid.state !== 'ended' && vidid.state !== 'error') fail(T.err_ws_lost, { code: 'ws_closed' });
-  });
-}
-
-function onMessage(msg) {
-  switch (msg.type) {
-    case 'joined': {
-      record('joined', { call_id: msg.call_id, role: msg.role, peer_present: msg.peer_present });
-      vidid.joined = true;
-      vidid.callId = msg.call_id ?? null;
-      vidid.peerPresent = Boolean(msg.peer_present);
-      if (ui.callId && vidid.callId) ui.callId.textContent = vidid.callId;
-      if (vidid.peerPresent) logLine(T[`peer_joined_${otherRole}`]);
-      updateState();
-      pcQueue = startMedia(Array.isArray(msg.ice_servers) ? msg.ice_servers : []).catch((err) => {
-        record('setup_failed', { error: String(err) });
-        if (vidid.state !== 'error') fail(`${T.err_setup}: ${err?.message ?? err}`);
-      });
-      break;
-    }
-    case 'answer':
-      record('answer', { bytes: typeof msg.sdp === 'string' ? msg.sdp.length : 0 });
-      pcQueue = pcQueue.then(() => onAnswer(msg.sdp)).catch((err) => {
-        record('answer_failed', { error: String(err) });
-        fail(`${T.err_setup}: ${err?.message ?? err}`);
-      });
-      break;
-    case 'candidate':
-      pcQueue = pcQueue.then(() => onRemoteCandidate(msg)).catch((err) => {
-        // One bad candidate must not end the call; the others may still work.
-        record('candidate_failed', { error: String(err), candidate: msg.candidate });
-      });
-      break;
-    case 'peer': {
-      record('peer', { event: msg.event });
-      if (msg.event === 'joined' || msg.event === 'connected') vidid.peerPresent = true;
-      if (msg.event === 'left') vidid.peerPresent = false;
-      const text = T[`peer_${msg.event}_${otherRole}`];
-      if (text) logLine(text);
-      updateState();
-      break;
-    }
-    case 'call_ended':
-      record('call_ended', { reason: msg.reason ?? null });
-      vidid.endedReason = msg.reason ?? null;
-      vidid.state = 'ended';
-      render();
-      logLine(ui.status.textContent);
-      teardown();
-      break;
-    case 'pong':
-      vidid.lastPong = Date.now();
-      break;
-    case 'error': {
-      const { code = 'unknown', message = '', fatal = false } = msg;
-      record('server_error', { code, message, fatal });
-      const text = LOCALIZED_ERRORS.has(code) ? T[`err_${code}`] : message || code;
-      if (fatal) {
-        fail(text, { code });
-      } else {
-        showError(text, { transient: true });
-        logLine(`${T.st_error}: ${text}`);
-      }
-      break;
-    }
-    default:
-      record('unknown_message', { type: msg.type });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Media
-
-function mediaErrorText(err) {
-  switch (err?.name) {
+function mediaErrorText(name, message) {
+  switch (name) {
     case 'NotAllowedError':
     case 'SecurityError':
     case 'PermissionDeniedError':
@@ -441,160 +255,61 @@ function mediaErrorText(err) {
     case 'AbortError':
       return T.err_media_busy;
     default:
-      return `${T.err_media_other}: ${err?.message || err?.name || err}`;
+      return `${T.err_media_other}: ${message || name}`;
   }
 }
 
-async function startMedia(iceServers) {
-  try {
-    localStream = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: { width: 640, height: 480 },
-    });
-  } catch (err) {
-    record('gum_failed', { name: err?.name, message: err?.message });
-    send({ type: 'leave' });
-    fail(mediaErrorText(err), { code: 'media_' + (err?.name ?? 'error') });
-    return;
+function errorText(d) {
+  const code = d.code ?? 'unknown';
+  if (code.startsWith('media_') && code !== 'media_unavailable') return mediaErrorText(d.name, d.message);
+  switch (code) {
+    case 'no_token': return T.err_no_token;
+    case 'no_webrtc': return T.err_no_webrtc;
+    case 'ws_closed': return T.err_ws_lost;
+    case 'ice_failed': return T.err_ice_failed;
+    case 'setup_failed': return `${T.err_setup}: ${d.message ?? ''}`;
+    default:
+      return LOCALIZED_ERRORS.has(code) ? T[`err_${code}`] : d.message || code;
   }
-  if (vidid.state === 'ended' || vidid.state === 'error') {
-    for (const t of localStream.getTracks()) t.stop();
-    return;
+}
+
+function onState(state, d) {
+  if (state === 'error') {
+    const text = errorText(d);
+    pageError = { code: d.code, message: text };
+    showError(text);
+    if (!FINAL_ERRORS.has(d.code)) ui.retry?.classList.remove('hidden');
+    ui.unmute?.classList.add('hidden');
+  } else if (state === 'ended') {
+    ui.unmute?.classList.add('hidden');
   }
-  record('gum_ok', { tracks: localStream.getTracks().map((t) => `${t.kind}:${t.label}`) });
-  ui.localVideo.srcObject = localStream;
-  ui.localVideo.dataset.live = '1';
-  ui.localVideo.muted = true;
-  ui.localVideo.play().catch(() => {});
+  if (d.callId && ui.callId) ui.callId.textContent = d.callId;
+  render();
+  if (state === 'ended') logLine(ui.status.textContent);
+}
 
-  const servers = iceServers
-    .filter((s) => s && s.urls)
-    .map((s) => {
-      const out = { urls: s.urls };
-      if (s.username != null) out.username = s.username;
-      if (s.credential != null) out.credential = s.credential;
-      return out;
-    });
-  const pc = new RTCPeerConnection({ iceServers: servers, bundlePolicy: 'max-bundle' });
-  vidid.pc = pc;
-
-  // One audio and one video m-line, both sendrecv: the server relays the other participant on the
-  // same transceivers, so their receiver tracks are the remote stream from the start.
-  const [audio] = localStream.getAudioTracks();
-  const [video] = localStream.getVideoTracks();
-  const audioTx = pc.addTransceiver(audio ?? 'audio', { direction: 'sendrecv', streams: [localStream] });
-  const videoTx = pc.addTransceiver(video ?? 'video', { direction: 'sendrecv', streams: [localStream] });
-  const remoteStream = new MediaStream([audioTx.receiver.track, videoTx.receiver.track]);
-  ui.remoteVideo.srcObject = remoteStream;
-  ui.remoteVideo.muted = false;
-
-  pc.addEventListener('track', (ev) => {
-    record('track', { kind: ev.track.kind, mid: ev.transceiver?.mid ?? null });
-    if (!remoteStream.getTracks().includes(ev.track)) remoteStream.addTrack(ev.track);
-    playRemote();
-  });
-  pc.addEventListener('icecandidate', (ev) => {
-    if (offerSent) sendLocalCandidate(ev.candidate);
-    else pendingLocalCandidates.push(ev.candidate);
-  });
-  pc.addEventListener('connectionstatechange', () => {
-    vidid.pcState = pc.connectionState;
-    record('pc_state', { state: pc.connectionState });
-    if (pc.connectionState === 'failed') {
-      // Keep what ICE saw for diagnosis before the connection is closed.
-      iceSummary(pc)
-        .then((summary) => record('ice_failed', summary))
-        .finally(() => fail(T.err_ice_failed, { code: 'ice_failed' }));
-      return;
+function onEvent(type, msg) {
+  switch (type) {
+    case 'joined':
+      if (msg.peer_present) logLine(T[`peer_joined_${otherRole}`]);
+      break;
+    case 'peer': {
+      const text = T[`peer_${msg.event}_${otherRole}`];
+      if (text) logLine(text);
+      break;
     }
-    updateState();
-    render();
-  });
-  pc.addEventListener('iceconnectionstatechange', () => {
-    vidid.iceState = pc.iceConnectionState;
-    record('ice_state', { state: pc.iceConnectionState });
-  });
-
-  const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  vidid.localSdp = pc.localDescription.sdp;
-  send({ type: 'offer', sdp: pc.localDescription.sdp });
-  offerSent = true;
-  for (const c of pendingLocalCandidates.splice(0)) sendLocalCandidate(c);
-}
-
-// Candidates and candidate pairs as getStats() reports them.
-async function iceSummary(pc) {
-  const out = { local: [], remote: [], pairs: [] };
-  try {
-    const report = await pc.getStats();
-    report.forEach((s) => {
-      const addr = (c) => `${c.candidateType} ${c.protocol} ${c.address ?? c.ip ?? '?'}:${c.port}`;
-      if (s.type === 'local-candidate') out.local.push(addr(s));
-      else if (s.type === 'remote-candidate') out.remote.push(addr(s));
-      else if (s.type === 'candidate-pair') out.pairs.push(`${s.state} ${s.localCandidateId} -> ${s.remoteCandidateId}`);
-    });
-  } catch (err) {
-    out.error = String(err);
-  }
-  return out;
-}
-
-async function onAnswer(sdp) {
-  const pc = vidid.pc;
-  if (!pc || pc.signalingState === 'closed') return;
-  vidid.remoteSdp = sdp;
-  await pc.setRemoteDescription({ type: 'answer', sdp });
-  remoteDescriptionSet = true;
-  record('answer_set', { pending_candidates: pendingRemoteCandidates.length });
-  for (const c of pendingRemoteCandidates.splice(0)) await addRemoteCandidate(c);
-  playRemote();
-}
-
-async function onRemoteCandidate(msg) {
-  if (!msg.candidate) {
-    record('remote_end_of_candidates');
-    return; // end of candidates: nothing to add
-  }
-  const c = {
-    candidate: msg.candidate,
-    sdpMid: msg.sdpMid ?? null,
-    sdpMLineIndex: msg.sdpMLineIndex ?? null,
-  };
-  if (c.sdpMid === null && c.sdpMLineIndex === null) c.sdpMLineIndex = 0;
-  if (!remoteDescriptionSet) pendingRemoteCandidates.push(c);
-  else await addRemoteCandidate(c);
-}
-
-async function addRemoteCandidate(c) {
-  const pc = vidid.pc;
-  if (!pc || pc.signalingState === 'closed') return;
-  try {
-    await pc.addIceCandidate(c);
-    record('remote_candidate', { candidate: c.candidate });
-  } catch (err) {
-    record('candidate_failed', { error: String(err), candidate: c.candidate });
-  }
-}
-
-// Plays the remote stream with sound. If the browser blocks autoplay with sound, play muted and
-// offer a button: the picture is there at once and one tap turns the sound on.
-function playRemote() {
-  const v = ui.remoteVideo;
-  if (!v.paused && !v.muted) return;
-  v.play().then(
-    () => {
-      vidid.remoteMuted = v.muted;
-    },
-    (err) => {
-      if (err?.name !== 'NotAllowedError') return;
-      record('autoplay_blocked');
-      v.muted = true;
-      vidid.remoteMuted = true;
-      v.play().catch(() => {});
+    case 'server_error':
+      if (!msg.fatal) {
+        const text = LOCALIZED_ERRORS.has(msg.code) ? T[`err_${msg.code}`] : msg.message || msg.code;
+        showError(text, { transient: true });
+        logLine(`${T.st_error}: ${text}`);
+      }
+      break;
+    case 'autoplay_blocked':
       ui.unmute?.classList.remove('hidden');
-    },
-  );
+      break;
+    default:
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,26 +321,22 @@ function main() {
   render();
 
   ui.unmute?.addEventListener('click', () => {
-    ui.remoteVideo.muted = false;
-    vidid.remoteMuted = false;
-    ui.remoteVideo.play().catch(() => {});
+    call?.unmute();
     ui.unmute.classList.add('hidden');
-    record('unmuted');
   });
   ui.retry?.addEventListener('click', () => location.reload());
   ui.endCall?.addEventListener('click', () => {
-    if (send({ type: 'end_call' })) ui.endCall.disabled = true;
-  });
-  window.addEventListener('pagehide', () => {
-    if (vidid.state !== 'ended' && vidid.state !== 'error') send({ type: 'leave' });
+    if (call?.endCall()) ui.endCall.disabled = true;
   });
 
-  const token = params.get('token');
-  if (!token) return fail(T.err_no_token, { code: 'err_no_token' });
-  if (typeof RTCPeerConnection !== 'function' || !navigator.mediaDevices?.getUserMedia) {
-    return fail(T.err_no_webrtc, { code: 'err_no_webrtc' });
-  }
-  connect(token);
+  call = startCall({
+    token: params.get('token'),
+    role,
+    localVideo: ui.localVideo,
+    remoteVideo: ui.remoteVideo,
+    onState,
+    onEvent,
+  });
 }
 
 main();
