@@ -113,6 +113,19 @@ pub enum AuditEvent {
     EvidenceAccessed {
         recording_id: Option<String>,
         access: String,
+        /// Why, as the staff member stated it (entries written before purposes were asked
+        /// for have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        purpose: Option<String>,
+    },
+    /// The agent took a snapshot of the call (face, document front or back), stored
+    /// encrypted by reference.
+    SnapshotTaken {
+        kind: crate::case::SnapshotKind,
+        object_id: String,
+        content_type: String,
+        bytes: u64,
+        sha256: String,
     },
 }
 

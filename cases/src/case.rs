@@ -38,6 +38,49 @@ pub struct DocumentPhoto {
 }
 
 /// An identification case. Read it freely; change it only through [`crate::Cases`].
+/// What a snapshot of the call shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    Face,
+    DocumentFront,
+    DocumentBack,
+}
+
+impl SnapshotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotKind::Face => "face",
+            SnapshotKind::DocumentFront => "document_front",
+            SnapshotKind::DocumentBack => "document_back",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SnapshotKind> {
+        match s {
+            "face" => Some(SnapshotKind::Face),
+            "document_front" => Some(SnapshotKind::DocumentFront),
+            "document_back" => Some(SnapshotKind::DocumentBack),
+            _ => None,
+        }
+    }
+}
+
+/// A still image the agent took during the call, stored by the evidence store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub object_id: String,
+    pub kind: SnapshotKind,
+    pub content_type: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The attempt (call) it was taken in.
+    pub attempt: u32,
+    pub taken_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub taken_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {
     pub id: String,
@@ -55,6 +98,9 @@ pub struct Case {
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     pub photo: Option<DocumentPhoto>,
+    /// Snapshots taken during calls, oldest first.
+    #[serde(default)]
+    pub snapshots: Vec<Snapshot>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub data_confirmed_at: Option<OffsetDateTime>,
     /// Calls taken so far (each is one identification attempt).

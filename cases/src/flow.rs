@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 use crate::CasesError;
 use crate::audit::AuditEvent;
-use crate::case::{Case, DocumentPhoto};
+use crate::case::{Case, DocumentPhoto, Snapshot};
 use crate::matching::{ConfirmedData, DataCheck, Lang, check_data};
 use crate::tan::{TanConfig, TanOutcome, TanState, generate_code, mask_phone};
 use crate::users::{Actor, Permission, Role};
@@ -900,7 +900,14 @@ pub(crate) fn verify_tan(
     now: OffsetDateTime,
 ) -> Result<(Effects, TanOutcome), CasesError> {
     const ACTION: &str = "verify the code";
-    require_agent(case, actor, ACTION, &[CaseState::Checks])?;
+    if actor.role() == Role::Customer {
+        // The customer may type the code they received into their page instead of reading
+        // it out; the same attempts count.
+        require_customer(case, actor, ACTION)?;
+        require_state(case, &[CaseState::Checks], ACTION)?;
+    } else {
+        require_agent(case, actor, ACTION, &[CaseState::Checks])?;
+    }
     if code.len() > 32 {
         return Err(CasesError::invalid("code", "too long"));
     }
@@ -1105,8 +1112,12 @@ pub(crate) fn cancel(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EvidenceAccess {
+    /// Opened the case's evidence (trail, checklist, snapshots) in the compliance portal.
+    View,
     /// Opened or played the recording.
     Play,
+    /// Downloaded the recording.
+    Download,
     /// Exported the recording or the evidence bundle.
     Export,
     /// Verified the recording or the trail.
@@ -1118,7 +1129,9 @@ pub enum EvidenceAccess {
 impl EvidenceAccess {
     pub fn as_str(self) -> &'static str {
         match self {
+            EvidenceAccess::View => "view",
             EvidenceAccess::Play => "play",
+            EvidenceAccess::Download => "download",
             EvidenceAccess::Export => "export",
             EvidenceAccess::Verify => "verify",
             EvidenceAccess::ReadAudit => "read_audit",
@@ -1128,7 +1141,10 @@ impl EvidenceAccess {
     /// The permission the access needs.
     pub fn permission(self) -> Permission {
         match self {
-            EvidenceAccess::Play | EvidenceAccess::Verify => Permission::OpenRecordings,
+            EvidenceAccess::Play | EvidenceAccess::Download | EvidenceAccess::Verify => {
+                Permission::OpenRecordings
+            }
+            EvidenceAccess::View => Permission::ReadAudit,
             EvidenceAccess::Export => Permission::ExportEvidence,
             EvidenceAccess::ReadAudit => Permission::ReadAudit,
         }
@@ -1140,8 +1156,18 @@ pub(crate) fn access_evidence(
     actor: &Actor,
     recording_id: Option<&str>,
     access: EvidenceAccess,
+    purpose: Option<&str>,
 ) -> Result<Effects, CasesError> {
     actor.require(access.permission())?;
+    let purpose = match purpose.map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ")) {
+        Some(p) if p.chars().count() < 10 || p.chars().count() > 500 => {
+            return Err(CasesError::invalid(
+                "purpose",
+                "state the purpose in 10 to 500 characters",
+            ));
+        }
+        p => p,
+    };
     if recording_id
         .is_some_and(|r| r.is_empty() || r.len() > 200 || r.chars().any(char::is_control))
     {
@@ -1154,9 +1180,43 @@ pub(crate) fn access_evidence(
     fx.audit.push(AuditEvent::EvidenceAccessed {
         recording_id: recording_id.map(str::to_string),
         access: access.as_str().to_string(),
+        purpose,
     });
     Ok(fx)
 }
+
+/// Agent: a snapshot of the running call (face, document front or back), already stored.
+pub(crate) fn add_snapshot(
+    case: &mut Case,
+    actor: &Actor,
+    snapshot: Snapshot,
+) -> Result<Effects, CasesError> {
+    const ACTION: &str = "take a snapshot";
+    require_agent(case, actor, ACTION, &[CaseState::InCall, CaseState::Checks])?;
+    if case.snapshots.len() >= MAX_SNAPSHOTS {
+        return Err(CasesError::invalid(
+            "snapshot",
+            "this case has the most snapshots allowed",
+        ));
+    }
+    let mut fx = Effects::default();
+    fx.audit.push(AuditEvent::SnapshotTaken {
+        kind: snapshot.kind,
+        object_id: snapshot.object_id.clone(),
+        content_type: snapshot.content_type.clone(),
+        bytes: snapshot.bytes,
+        sha256: snapshot.sha256.clone(),
+    });
+    case.snapshots.push(Snapshot {
+        attempt: case.attempts,
+        taken_by: actor.id().to_string(),
+        ..snapshot
+    });
+    Ok(fx)
+}
+
+/// Snapshots a case may hold over all its attempts.
+pub const MAX_SNAPSHOTS: usize = 60;
 
 #[cfg(test)]
 mod tests {
@@ -1740,14 +1800,64 @@ mod tests {
     #[test]
     fn evidence_access_permissions() {
         assert!(matches!(
-            access_evidence(&actor("agent"), Some("rec1"), EvidenceAccess::Play),
+            access_evidence(&actor("agent"), Some("rec1"), EvidenceAccess::Play, None),
             Err(CasesError::PermissionDenied { .. })
         ));
-        assert!(access_evidence(&actor("compliance"), Some("rec1"), EvidenceAccess::Play).is_ok());
-        assert!(access_evidence(&actor("supervisor"), None, EvidenceAccess::ReadAudit).is_ok());
         assert!(
-            access_evidence(&actor("supervisor"), Some("rec1"), EvidenceAccess::Export).is_err()
+            access_evidence(
+                &actor("compliance"),
+                Some("rec1"),
+                EvidenceAccess::Play,
+                None
+            )
+            .is_ok()
         );
+        assert!(
+            access_evidence(&actor("supervisor"), None, EvidenceAccess::ReadAudit, None).is_ok()
+        );
+        assert!(
+            access_evidence(
+                &actor("supervisor"),
+                Some("rec1"),
+                EvidenceAccess::Export,
+                None
+            )
+            .is_err()
+        );
+        // The portal's accesses: a purpose of substance, and roles kept apart.
+        let why = Some("complaint 2026/118: customer disputes consent");
+        assert!(access_evidence(&actor("agent"), None, EvidenceAccess::View, why).is_err());
+        assert!(access_evidence(&actor("supervisor"), None, EvidenceAccess::View, why).is_ok());
+        assert!(
+            access_evidence(
+                &actor("supervisor"),
+                Some("r"),
+                EvidenceAccess::Download,
+                why
+            )
+            .is_err()
+        );
+        let fx = access_evidence(
+            &actor("compliance"),
+            Some("r"),
+            EvidenceAccess::Download,
+            why,
+        )
+        .expect("compliance may download");
+        assert!(matches!(
+            &fx.audit[0],
+            AuditEvent::EvidenceAccessed { access, purpose: Some(p), .. }
+                if access == "download" && p.starts_with("complaint")
+        ));
+        assert!(matches!(
+            access_evidence(
+                &actor("compliance"),
+                None,
+                EvidenceAccess::View,
+                Some("  because  ")
+            ),
+            Err(CasesError::InvalidInput { .. })
+        ));
     }
 
     #[test]

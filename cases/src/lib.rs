@@ -63,7 +63,7 @@ pub mod validity;
 pub mod webhook;
 
 pub use audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead};
-pub use case::{Case, Customer, DocumentPhoto, NewCase};
+pub use case::{Case, Customer, DocumentPhoto, NewCase, Snapshot, SnapshotKind};
 pub use clock::{Clock, ShiftedClock, SystemClock, TestClock};
 pub use error::CasesError;
 pub use flow::{
@@ -72,7 +72,7 @@ pub use flow::{
 pub use hours::WorkingHours;
 pub use matching::{ConfirmedData, DataCheck, Document, DocumentKind, Lang, NameDifference};
 pub use queue::{AgentState, AgentStatus, QueueEvent, QueuePlace, QueueTicket};
-pub use service::{AuditTrail, Cases, CasesConfig, NewLink, SessionConfig, SweepReport};
+pub use service::{AuditTrail, CaseQuery, Cases, CasesConfig, NewLink, SessionConfig, SweepReport};
 pub use store::{Backend, Store, StoreConfig};
 pub use tan::{OutboxSms, Sms, SmsGateway, TanOutcome};
 pub use users::{Actor, Login, Permission, Role, User};

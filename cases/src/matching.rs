@@ -182,6 +182,12 @@ fn normalise(s: &str) -> String {
         .join(" ")
 }
 
+/// A search key: lower case, without diacritics, whitespace collapsed ("Šuštar" → "sustar").
+/// For finding cases, never for deciding whether data matches.
+pub fn fold(s: &str) -> String {
+    key(&normalise(s), CASE | MARKS)
+}
+
 const CASE: u8 = 1;
 const MARKS: u8 = 2;
 const SPACING: u8 = 4;

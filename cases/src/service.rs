@@ -98,6 +98,20 @@ pub struct AuditTrail {
     pub broken: Option<ChainBreak>,
 }
 
+/// A compliance search ([`Cases::search_cases`]).
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    /// A case id (`cs_…`), or a fragment of the customer's name or the contract reference.
+    pub text: Option<String>,
+    /// Created at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Created before.
+    pub to: Option<OffsetDateTime>,
+    /// Any of these states (all when empty).
+    pub states: Vec<CaseState>,
+    pub limit: u32,
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -255,6 +269,7 @@ impl Cases {
             created_at: now,
             expires_at: link_expires_at(&self.hours, now, valid_for),
             photo: None,
+            snapshots: Vec::new(),
             data_confirmed_at: None,
             attempts: 0,
             max_attempts: self.cfg.identification.max_attempts,
@@ -707,7 +722,7 @@ impl Cases {
         actor.require(Permission::ReadAudit)?;
         let case = self
             .update(case_id, actor, |_, _, _| {
-                flow::access_evidence(actor, None, EvidenceAccess::ReadAudit)
+                flow::access_evidence(actor, None, EvidenceAccess::ReadAudit, None)
             })
             .await?;
         let entries = self.store.audit(case_id).await?;
@@ -726,15 +741,100 @@ impl Cases {
         &self,
         actor: &Actor,
         case_id: &str,
-        recording_id: &str,
+        recording_id: Option<&str>,
         access: EvidenceAccess,
-    ) -> Result<(), CasesError> {
+        purpose: Option<&str>,
+    ) -> Result<Case, CasesError> {
         actor.require(access.permission())?;
         self.update(case_id, actor, |_, _, _| {
-            flow::access_evidence(actor, Some(recording_id), access)
+            flow::access_evidence(actor, recording_id, access, purpose)
         })
-        .await?;
-        Ok(())
+        .await
+    }
+
+    /// The trail as stored, verified against the case's head, without logging a read (for
+    /// callers that logged the access themselves, with a stated purpose).
+    pub async fn trail_unlogged(&self, case: &Case) -> Result<AuditTrail, CasesError> {
+        let entries = self.store.audit(&case.id).await?;
+        let broken = verify_chain(&entries, Some(&case.audit)).err();
+        Ok(AuditTrail {
+            case_id: case.id.clone(),
+            entries,
+            head: case.audit.clone(),
+            broken,
+        })
+    }
+
+    /// The agent adds a snapshot of the running call (already stored).
+    pub async fn add_snapshot(
+        &self,
+        actor: &Actor,
+        case_id: &str,
+        snapshot: crate::case::Snapshot,
+    ) -> Result<Case, CasesError> {
+        self.update(case_id, actor, |c, _, _| {
+            flow::add_snapshot(c, actor, snapshot.clone())
+        })
+        .await
+    }
+
+    /// Cases created in `[from, to)` (newest first, at most `limit`; the flag says whether
+    /// more matched), filtered by state and by a case id or a fragment of the customer's name
+    /// or the contract reference (case- and diacritic-insensitive). Staff with `read_audit`
+    /// (compliance, supervisors, admins).
+    pub async fn search_cases(
+        &self,
+        actor: &Actor,
+        query: &CaseQuery,
+    ) -> Result<(Vec<Case>, bool), CasesError> {
+        const PAGE: u32 = 500;
+        actor.require(Permission::ReadAudit)?;
+        let limit = query.limit.clamp(1, 500) as usize;
+        let text = query.text.as_deref().map(str::trim).unwrap_or("");
+        if text.starts_with("cs_") {
+            let found = self.store.case(text).await?;
+            return Ok((found.into_iter().collect(), false));
+        }
+        let needle = crate::matching::fold(text);
+        // Names live in the case body: filter here, scanning newest first in pages.
+        let mut out = Vec::new();
+        let mut before = query.to;
+        loop {
+            let page = self
+                .store
+                .cases_created_between(query.from, before, &query.states, PAGE)
+                .await?;
+            let n = page.len();
+            let last = page.last().map(|c| c.created_at);
+            for c in page {
+                let hit = needle.is_empty()
+                    || crate::matching::fold(&c.customer.name).contains(&needle)
+                    || crate::matching::fold(&c.contract_ref).contains(&needle);
+                if hit {
+                    if out.len() == limit {
+                        return Ok((out, true));
+                    }
+                    out.push(c);
+                }
+            }
+            match last {
+                Some(t) if n == PAGE as usize => before = Some(t),
+                _ => return Ok((out, false)),
+            }
+        }
+    }
+
+    /// Cases in any of `states`, newest first, at most 1000 (the supervisors' board shows the
+    /// calls in progress).
+    pub async fn cases_in_states(
+        &self,
+        actor: &Actor,
+        states: &[CaseState],
+    ) -> Result<Vec<Case>, CasesError> {
+        actor.require(Permission::ViewQueue)?;
+        self.store
+            .cases_created_between(None, None, states, 1000)
+            .await
     }
 
     /// The trail as JSON lines for the recording vault (`export_evidence`; logged first, so
@@ -747,7 +847,7 @@ impl Cases {
         actor.require(Permission::ExportEvidence)?;
         let case = self
             .update(case_id, actor, |_, _, _| {
-                flow::access_evidence(actor, None, EvidenceAccess::Export)
+                flow::access_evidence(actor, None, EvidenceAccess::Export, None)
             })
             .await?;
         let entries = self.store.audit(case_id).await?;

@@ -272,7 +272,7 @@ impl Core {
 
     /// Store an object once: an existing object with the same content is success (a retry
     /// after a lost reply); one with other content is a conflict.
-    fn put_once(
+    pub(crate) fn put_once(
         &self,
         key: &str,
         body: &[u8],
@@ -339,7 +339,7 @@ impl Core {
 
     /// Read back an object's retention; alarm (error log, counter) and try to set it if it
     /// is missing or short. A transient failure to read it is an error (the job is retried).
-    fn check_retention(
+    pub(crate) fn check_retention(
         &self,
         key: &str,
         version_id: Option<&str>,

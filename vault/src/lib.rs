@@ -48,6 +48,7 @@
 pub mod canonical;
 pub mod config;
 mod engine;
+pub mod evidence;
 pub mod format;
 pub mod keys;
 pub mod manifest;

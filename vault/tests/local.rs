@@ -551,3 +551,29 @@ fn a_store_that_drops_object_locks_is_refused_at_start_and_alarmed_after() {
     let alarms = h.vault.stats().snapshot().retention_alarms;
     assert!(alarms >= 2, "{alarms} retention alarms");
 }
+
+#[test]
+fn evidence_objects_are_sealed_locked_and_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = Harness::open(tmp.path(), test_config());
+    let photo = b"\xff\xd8\xff\xe0 a photo of an identity card".repeat(100);
+    let r = h.vault.put_evidence("cs_abc", &photo).unwrap();
+    assert!(r.object_id.starts_with("ev_"));
+    assert_eq!(r.key, format!("evidence/cs_abc/{}", r.object_id));
+    assert_eq!(r.bytes, photo.len() as u64);
+    // Stored encrypted, under lock, and deleting is refused.
+    let store = h.vault.store();
+    let raw = store.get(&r.key, None).unwrap();
+    assert!(
+        !raw.windows(20).any(|w| w == &photo[..20]),
+        "plaintext in the store"
+    );
+    let ret = store.retention(&r.key, None).unwrap().expect("retention");
+    assert!(ret.retain_until > time::OffsetDateTime::now_utc() + time::Duration::days(365 * 20));
+    assert!(store.delete(&r.key, None).is_err());
+    // Read back, and only as the object it is.
+    assert_eq!(h.vault.get_evidence("cs_abc", &r.object_id).unwrap(), photo);
+    assert!(h.vault.get_evidence("cs_other", &r.object_id).is_err());
+    assert!(h.vault.get_evidence("cs_abc", "ev_missing").is_err());
+    assert!(h.vault.get_evidence("cs_abc", "../keys").is_err());
+}

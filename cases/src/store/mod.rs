@@ -35,6 +35,7 @@ pub use sql::SqlStore;
 use crate::CasesError;
 use crate::audit::AuditEntry;
 use crate::case::Case;
+use crate::flow::CaseState;
 use crate::flow::Effects;
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
 use crate::users::{Actor, User};
@@ -132,6 +133,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cases with this contract reference, newest first.
     async fn cases_by_contract_ref(&self, contract_ref: &str) -> Result<Vec<Case>, CasesError>;
+
+    /// Cases created in `[from, before)` (either end open when `None`), in any of `states`
+    /// (all when empty), newest first, at most `limit`.
+    async fn cases_created_between(
+        &self,
+        from: Option<OffsetDateTime>,
+        before: Option<OffsetDateTime>,
+        states: &[CaseState],
+        limit: u32,
+    ) -> Result<Vec<Case>, CasesError>;
 
     /// Runs `f` on the locked case and applies its effects atomically; returns the case as
     /// stored. An error from `f` changes nothing.

@@ -16,15 +16,26 @@ use crate::CasesError;
 use crate::audit::{AuditEntry, ChainHead, next_entry};
 use crate::case::Case;
 use crate::clock::{from_micros, to_micros};
+use crate::flow::CaseState;
 use crate::flow::{Effects, QueueOp};
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
 use crate::users::{Actor, Role, User, new_id};
 use crate::webhook::{self, WebhookDelivery};
 
-const MIGRATIONS_SQLITE: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-const MIGRATIONS_POSTGRES: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_created_index.sql"),
+    ),
+];
+const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_created_index.sql"),
+    ),
+];
 
 /// The `NOTIFY` channel of queue changes.
 pub const QUEUE_CHANNEL: &str = "vidid_queue";
@@ -649,6 +660,34 @@ impl Store for SqlStore {
             "SELECT {CASE_COLS} FROM cases WHERE contract_ref = $1 ORDER BY created_at DESC LIMIT 100"
         ))
         .bind(contract_ref)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(case_from_row)
+        .collect()
+    }
+
+    async fn cases_created_between(
+        &self,
+        from: Option<OffsetDateTime>,
+        before: Option<OffsetDateTime>,
+        states: &[CaseState],
+        limit: u32,
+    ) -> Result<Vec<Case>, CasesError> {
+        // States are a closed set of identifiers: listed inline, everything else bound.
+        let states_sql = if states.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            format!(" AND state IN ({})", list.join(", "))
+        };
+        sqlx::query(&format!(
+            "SELECT {CASE_COLS} FROM cases WHERE created_at >= $1 AND created_at < $2{states_sql} \
+             ORDER BY created_at DESC LIMIT $3"
+        ))
+        .bind(from.map_or(i64::MIN, to_micros))
+        .bind(before.map_or(i64::MAX, to_micros))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?
         .iter()
