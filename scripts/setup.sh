@@ -85,3 +85,33 @@ else
 fi
 
 say "done"
+
+# ---- deploy/ validators (deploy/check.sh, run by tests/tests/deploy.rs) ---- begin ----
+# `docker-compose config` (Debian's docker-compose; no daemon needed), and a venv with Helm's
+# Go SDK (PyPI helm-python-sdk: `helm lint` / `helm template` without a helm binary) and the
+# Kubernetes JSON schemas (PyPI kubernetes-validate). Pinned; installed only when missing.
+DEPLOY_TOOLS_DIR="${VIDID_DEPLOY_TOOLS_DIR:-/opt/vidid-deploy-tools}"
+DEPLOY_PY_PACKAGES=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 PyYAML==6.0.3)
+if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; then
+  say "docker compose present"
+else
+  say "installing docker-compose"
+  "${SUDO[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends docker-compose
+fi
+deploy_stamp="$DEPLOY_TOOLS_DIR/.vidid-packages"
+if [ -x "$DEPLOY_TOOLS_DIR/bin/python" ] && [ "$(cat "$deploy_stamp" 2>/dev/null)" = "${DEPLOY_PY_PACKAGES[*]}" ]; then
+  say "deploy tools present in $DEPLOY_TOOLS_DIR"
+else
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    say "installing python3-venv"
+    "${SUDO[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y --no-install-recommends python3-venv
+  fi
+  say "venv $DEPLOY_TOOLS_DIR: ${DEPLOY_PY_PACKAGES[*]}"
+  "${SUDO[@]}" python3 -m venv "$DEPLOY_TOOLS_DIR"
+  "${SUDO[@]}" "$DEPLOY_TOOLS_DIR/bin/python" -m pip install --no-input --disable-pip-version-check --quiet "${DEPLOY_PY_PACKAGES[@]}"
+  "${SUDO[@]}" "$DEPLOY_TOOLS_DIR/bin/python" -c 'import helm_python, kubernetes_validate, yaml; print("helm SDK", helm_python.helm_sdk_version())'
+  printf '%s\n' "${DEPLOY_PY_PACKAGES[*]}" | "${SUDO[@]}" tee "$deploy_stamp" >/dev/null
+fi
+# ---- deploy/ validators ---- end ----
