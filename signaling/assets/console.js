@@ -3,7 +3,7 @@
 // For tests the page exposes `window.vidid.console` (see `cx` below).
 
 import {
-  api, ApiError, $, $$, h, fill, fmtDuration, fmtTime, secondsSince, shortId, stateBadge, toast, errorText,
+  api, ApiError, $, $$, h, fill, fmtDuration, fmtTime, shortId, stateBadge, toast, errorText,
   startSession, notPermitted, poll,
 } from './staff-common.js';
 
@@ -41,7 +41,7 @@ function note(type, detail = {}) {
 function showView(name) {
   cx.view = name;
   for (const id of ['queue-view', 'call-view']) $(`#${id}`).hidden = `${name}-view` !== id;
-  $('#availability').hidden = !(name === 'queue' || name === 'call');
+  renderAvailability();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,16 +81,17 @@ function renderAvailability() {
   const st = cx.status;
   $('#set-available').setAttribute('aria-pressed', String(st === 'available'));
   $('#set-paused').setAttribute('aria-pressed', String(st === 'paused'));
-  const inCall = st === 'in_call';
-  $('#set-available').disabled = inCall;
-  $('#set-paused').disabled = inCall;
+  const inCall = st === 'in_call' || cx.view === 'call';
+  $('#availability').hidden = inCall || !(cx.view === 'queue');
+  $('#in-call-badge').hidden = !inCall || cx.view === 'signin' || cx.view === 'refused';
 }
 
 function waitingText(joinedAt) {
-  const s = secondsSince(joinedAt);
+  const t = new Date(joinedAt).getTime();
+  const s = (Date.now() - t) / 1000;
   // A server clock far from ours (a test's shifted clock): show when they joined instead.
-  if (s === null || s > 24 * 3600) return `since ${fmtTime(joinedAt)}`;
-  return fmtDuration(s);
+  if (Number.isNaN(s) || s < -5 || s > 24 * 3600) return `since ${fmtTime(joinedAt)}`;
+  return fmtDuration(Math.max(0, s));
 }
 
 async function refreshQueue() {
@@ -253,8 +254,8 @@ function setCallState(state, detail) {
 }
 
 function onCallEvent(type, msg) {
-  note('call_event', { type });
   if (type === 'autoplay_blocked') $('#unmute').hidden = false;
+  if (type === 'call_ended' || type === 'server_error') note('call_event', { type, msg });
 }
 
 function leaveCall() {
@@ -841,8 +842,11 @@ function main() {
   for (const b of $$('.call-bar .snap')) b.addEventListener('click', () => takeSnapshot(b.dataset.kind, b));
   $('#unmute').addEventListener('click', () => {
     const v = $('#remote-video');
-    v.muted = false;
-    v.play().catch(() => {});
+    if (call?.unmute) call.unmute();
+    else {
+      v.muted = false;
+      v.play().catch(() => {});
+    }
     $('#unmute').hidden = true;
   });
   setupDecision();
