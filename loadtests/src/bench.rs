@@ -120,7 +120,15 @@ pub fn run(
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(json, serde_json::to_string_pretty(&rows)?)?;
-    std::fs::write(markdown, render(&rows, seconds))?;
+    let mut md = render(&rows, seconds);
+    // The signaling benchmark (`vidid-load queue`) keeps its section in the same file: carry
+    // it over from its own results instead of dropping it.
+    if let Some(section) =
+        crate::queue::markdown_section(&json.with_file_name("queue-results.json"))
+    {
+        md = format!("{}\n\n{}", md.trim_end(), section);
+    }
+    std::fs::write(markdown, md)?;
     Ok(())
 }
 

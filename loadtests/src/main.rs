@@ -10,6 +10,8 @@
 //! - [`stats`]: loss, one-way latency (HDR histogram), jitter.
 //! - `proc_sample`: CPU and RSS of the server process from `/proc`.
 //! - `main`: the commands: `smoke` (the CI check) and `run` (one step against any server).
+//! - [`queue`] (with `queue_http`): `queue`, the signaling benchmark: N customers waiting on
+//!   `/ws/queue`, join/leave/take latencies and fan-out.
 //!
 //! The generator runs on one thread so that on a 2-core machine the other core is the
 //! server's; its own cost per packet is reported with the results.
@@ -18,6 +20,8 @@ mod bench;
 mod janus;
 mod participant;
 mod proc_sample;
+mod queue;
+mod queue_http;
 mod signal;
 mod stats;
 
@@ -72,6 +76,28 @@ enum Cmd {
         markdown: std::path::PathBuf,
         #[arg(long)]
         skip_janus: bool,
+    },
+    /// Start vidid with N customers waiting on `/ws/queue`; measure queue join, leave and take
+    /// (and the position fan-out); print a table, write the JSON row and the BENCHMARKS.md
+    /// section. Fails when a sanity check fails (positions, order, errors), never on timing.
+    Queue {
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+        /// Samples of each operation (fewer when a phase's time budget runs out).
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: queue::StoreKind,
+        /// Wall-clock budget of the leave/join phase and of the take phase, each, in seconds.
+        #[arg(long, default_value_t = 900)]
+        phase_budget_secs: u64,
+        /// Longest wait for one fan-out, or for the server to become idle, in seconds.
+        #[arg(long, default_value_t = 600)]
+        settle_timeout_secs: u64,
+        #[arg(long, default_value = "loadtests/queue-results.json")]
+        json: std::path::PathBuf,
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        markdown: std::path::PathBuf,
     },
 }
 
@@ -330,6 +356,34 @@ fn main() -> anyhow::Result<()> {
             markdown,
             skip_janus,
         } => bench::run(&steps, seconds, &interface, skip_janus, &json, &markdown),
+        Cmd::Queue {
+            customers,
+            samples,
+            store,
+            phase_budget_secs,
+            settle_timeout_secs,
+            json,
+            markdown,
+        } => {
+            let opts = queue::Opts {
+                customers,
+                samples,
+                store,
+                phase_budget: Duration::from_secs(phase_budget_secs),
+                settle_timeout: Duration::from_secs(settle_timeout_secs),
+                json,
+                markdown,
+            };
+            let r = queue::run(&opts)?;
+            queue::print_table(&r);
+            queue::save_json(&opts.json, &r)?;
+            if let Some(section) = queue::markdown_section(&opts.json) {
+                queue::merge_markdown(&opts.markdown, &section)?;
+            }
+            eprintln!("{}", serde_json::to_string_pretty(&r)?);
+            ensure!(r.checks.ok(), "queue sanity checks failed: {:?}", r.checks);
+            Ok(())
+        }
         Cmd::Run {
             calls,
             seconds,
