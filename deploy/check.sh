@@ -5,7 +5,9 @@
 # rendered manifests against the Kubernetes JSON schemas (PyPI kubernetes-validate), the
 # dashboard's and alerts' metric names against the Rust code, the Dockerfile against
 # deploy/README.md and scripts/setup.sh, the systemd units (systemd-analyze verify), and the
-# shell scripts (bash -n). Run by tests/tests/deploy.rs, so `cargo nextest run` runs it.
+# shell scripts (bash -n), and — once a built vidid knows `--role` — the compose services' and
+# the chart's settings through vidid's own configuration loader. Run by tests/tests/deploy.rs,
+# so `cargo nextest run` runs it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,6 +61,11 @@ if "${COMPOSE[@]}" -f "$DEPLOY/docker-compose.yml" --env-file "$WORK/no-secret.e
   printf '  FAIL  compose accepts an .env without VIDID_CLUSTER_SECRET\n'; failures=$((failures + 1))
 else
   printf '  ok    compose refuses an .env without VIDID_CLUSTER_SECRET\n'
+fi
+
+section "settings through vidid's own configuration loader (a built target/*/vidid)"
+if [ -s "$WORK/compose.yaml" ]; then
+  step "config" "$PY" "$DEPLOY/tools/check_deploy.py" config "$WORK/compose.yaml"
 fi
 
 section "Helm chart deploy/helm/vidid"
