@@ -177,16 +177,22 @@ async function openCase(caseId, label) {
   }
 }
 
-async function loadDossier() {
+async function loadDossier({ trailOnly = false } = {}) {
   const d = await api('GET', `/api/v1/cases/${encodeURIComponent(px.caseId)}/dossier?grant=${encodeURIComponent(viewGrant)}`);
   px.dossier = d;
-  renderDossier(d);
+  if (trailOnly) {
+    // The players keep playing: only the trail and the badge change.
+    renderVerification(d);
+    renderAudit(d.audit ?? {});
+  } else {
+    renderDossier(d);
+  }
 }
 
 /** After a play or download: the trail shows the new access. */
 async function refreshTrail() {
   try {
-    await loadDossier();
+    await loadDossier({ trailOnly: true });
   } catch {
     try {
       const a = await api('GET', `/api/v1/cases/${encodeURIComponent(px.caseId)}/audit`);
@@ -338,7 +344,7 @@ function renderRecordings(recs) {
   fill($('#recordings'), items.length ? items : h('p', { class: 'muted' }, 'No recording for this case.'));
 }
 
-const KIND_LABEL = { face: 'Face', document_front: 'Document front', document_back: 'Document back', document_photo: 'Uploaded document photo', photo: 'Uploaded document photo' };
+const KIND_LABEL = { id_photo: 'Uploaded ID photo', face: 'Face', document_front: 'Document front', document_back: 'Document back', document_photo: 'Uploaded document photo', photo: 'Uploaded document photo' };
 
 function renderEvidence(list) {
   const figs = list.map((e) => h('figure', { dataset: { objectId: e.object_id, kind: e.kind } },

@@ -79,7 +79,12 @@ async function waitFor(page, what, fn, arg, timeoutMs = 20000) {
   try {
     return await page.waitForFunction(fn, { timeout: timeoutMs, polling: 200 }, arg);
   } catch (err) {
-    const state = await page.evaluate(() => JSON.stringify(window.vidid ?? null, (k, v) => (k === 'events' ? undefined : v))).catch(() => 'n/a');
+    const state = await page.evaluate(() => JSON.stringify({
+      vidid: window.vidid ?? null,
+      toast: document.querySelector('#toast')?.textContent ?? null,
+      dialogs: Array.from(document.querySelectorAll('dialog[open]')).map((d) => d.id),
+      audio: Array.from(document.querySelectorAll('audio')).map((a) => ({ src: a.src.slice(0, 120), hidden: a.hidden, t: a.currentTime, paused: a.paused, error: a.error?.code ?? null, ready: a.readyState })),
+    }, (k, v) => (k === 'events' || k === 'dossier' || k === 'results' || k === 'queue' ? undefined : v))).catch(() => 'n/a');
     throw new Error(`timed out waiting for ${what}; page state: ${String(state).slice(0, 1500)}`);
   }
 }
@@ -326,17 +331,15 @@ async function approval() {
 async function compliance(caseId) {
   const ctx = await browser.createBrowserContext();
   const page = await newPage(ctx, 'compliance');
-  await page.cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloadDir, eventsEnabled: true }).catch(async () => {
-    const b = await browser.target().createCDPSession();
-    await b.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloadDir, browserContextId: ctx.id });
-  });
+  const bcdp = await browser.target().createCDPSession();
+  await bcdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloadDir, browserContextId: ctx.id });
   await page.goto(`${args.baseUrl}/compliance`);
   await visible(page, '#signin-user');
   await shoot(page, '05-compliance-signin');
   await signIn(page, args.compliance);
   await waitFor(page, 'the search view', () => window.vidid?.portal?.view === 'search');
   const fragment = args.customer.name.split(' ').slice(-1)[0].slice(0, 4);
-  await page.click('#s-q', { clickCount: 3 });
+  await page.$eval('#s-q', (el) => { el.value = ''; });
   await page.type('#s-q', fragment);
   await page.click('#s-submit');
   await waitFor(page, `the case in the results for "${fragment}"`, (id) => document.querySelector(`#result-rows tr[data-case-id="${id}"]`), caseId);
@@ -346,8 +349,7 @@ async function compliance(caseId) {
   const purpose = 'AML review: spot check of approved identifications, ticket CMP-2026-118';
   const statePurpose = async (text) => {
     await visible(page, '#purpose-dialog[open] #purpose-text');
-    await page.click('#purpose-text', { clickCount: 3 });
-    await page.keyboard.press('Backspace');
+    await page.$eval('#purpose-text', (el) => { el.value = ''; });
     await page.type('#purpose-text', text);
     await page.click('#purpose-ok');
   };
@@ -356,7 +358,7 @@ async function compliance(caseId) {
   await statePurpose('check');
   const shortRefused = await page.$eval('#purpose-error', (e) => e.textContent);
   if (!shortRefused) throw new Error('a 5-character purpose was accepted');
-  await page.click('#purpose-text', { clickCount: 3 });
+  await page.$eval('#purpose-text', (el) => { el.value = ''; });
   await page.type('#purpose-text', purpose);
   await page.click('#purpose-ok');
   await waitFor(page, 'the dossier', () => window.vidid.portal.view === 'case' && window.vidid.portal.dossier);
