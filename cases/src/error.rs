@@ -155,7 +155,7 @@ impl CasesError {
         }
     }
 
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         CasesError::InvalidInput {
             field,
             reason: reason.into(),

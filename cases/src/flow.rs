@@ -1357,6 +1357,7 @@ mod tests {
             created_at: NOW - time::Duration::hours(1),
             expires_at: NOW + time::Duration::hours(23),
             photo: (state != CaseState::Created).then(photo),
+            snapshots: Vec::new(),
             data_confirmed_at: Some(NOW),
             attempts: u32::from(!before_call),
             max_attempts: 3,

@@ -765,6 +765,27 @@ impl Cases {
         })
     }
 
+    /// Whether `actor` may add a snapshot to the case now (checked before the image is
+    /// stored; [`Cases::add_snapshot`] checks again atomically).
+    pub async fn can_snapshot(&self, actor: &Actor, case_id: &str) -> Result<(), CasesError> {
+        let mut case = self
+            .store
+            .case(case_id)
+            .await?
+            .ok_or(CasesError::NotFound("case"))?;
+        let probe = crate::case::Snapshot {
+            object_id: String::new(),
+            kind: crate::case::SnapshotKind::Face,
+            content_type: String::new(),
+            bytes: 0,
+            sha256: String::new(),
+            attempt: 0,
+            taken_by: String::new(),
+            taken_at: self.now(),
+        };
+        flow::add_snapshot(&mut case, actor, probe).map(|_| ())
+    }
+
     /// The agent adds a snapshot of the running call (already stored).
     pub async fn add_snapshot(
         &self,

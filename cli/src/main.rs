@@ -9,6 +9,7 @@
 
 mod config;
 mod keys;
+mod library;
 mod recording;
 
 use std::net::SocketAddr;
@@ -250,13 +251,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             s
         }
     };
-    let cases_ctx = Arc::new(vidid_signaling::cases_api::CasesCtx::new(
-        cases,
-        Arc::new(vidid_signaling::evidence::FsEvidenceStore::new(
-            &cfg.data_dir,
-        )),
-        webhook_secret,
-    ));
+    // Evidence images and the portal's recordings go through the vault (encrypted, WORM).
+    let keys = Arc::new(
+        vidid_vault::keys::FileKeys::open(cfg.vault.keys_dir(&cfg.data_dir))
+            .context("opening the vault's keys")?,
+    );
+    let (grant_secret, _) = vidid_signaling::secrets::load_or_create(&cfg.data_dir, "grant-key")?;
+    let cases_ctx = Arc::new(
+        vidid_signaling::cases_api::CasesCtx::new(
+            cases,
+            Arc::new(library::VaultEvidence(vault.clone())),
+            webhook_secret,
+        )
+        .with_recordings(Arc::new(library::VaultLibrary::new(&vault, keys)))
+        .with_grant_secret(grant_secret.as_bytes()),
+    );
     let sweeper = vidid_signaling::background::spawn_sweeper(
         cases_ctx.clone(),
         std::time::Duration::from_secs(5),

@@ -71,6 +71,22 @@ pub fn export_wav_with(
     export_recording_wav(&recording, out, options)
 }
 
+/// The WAV of [`export_recording_wav`] in memory (for serving it without a plaintext file);
+/// the summary's `path` is empty.
+pub fn export_recording_wav_bytes(
+    recording: &Recording,
+    options: &ExportOptions,
+) -> Result<(Vec<u8>, ExportSummary), RecorderError> {
+    let frames = recording.end_sample();
+    let mut renderers = renderers(recording, options)?;
+    let mut buf = std::io::Cursor::new(Vec::with_capacity(44 + frames as usize * 4));
+    render_wav(&mut buf, frames, &mut renderers)?;
+    Ok((
+        buf.into_inner(),
+        summary(PathBuf::new(), frames, &renderers),
+    ))
+}
+
 /// Export a recording already read (e.g. with [`crate::read_recording_from`] from the
 /// vault's decrypting reader) to a WAV, like [`export_wav_with`].
 pub fn export_recording_wav(
@@ -79,16 +95,7 @@ pub fn export_recording_wav(
     options: &ExportOptions,
 ) -> Result<ExportSummary, RecorderError> {
     let frames = recording.end_sample();
-    let conceal_max =
-        (u64::from(options.conceal_gaps_up_to_ms) * 48).min(u64::from(MAX_PACKET_SAMPLES));
-    let empty: &[RecordedPacket] = &[];
-    let mut renderers = Party::ALL.map(|p| {
-        let packets = recording.track(p).map_or(empty, |t| t.packets.as_slice());
-        Renderer::new(packets, conceal_max)
-    });
-    if let Some(e) = renderers.iter().find_map(|r| r.init_error.clone()) {
-        return Err(RecorderError::Codec(e));
-    }
+    let mut renderers = renderers(recording, options)?;
 
     let tmp = temp_path(out)?;
     let result = write_wav(&tmp, frames, &mut renderers).and_then(|()| {
@@ -102,16 +109,7 @@ pub fn export_recording_wav(
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    let [customer, agent] = &renderers;
-    let summary = ExportSummary {
-        path: out.to_path_buf(),
-        frames,
-        duration_ms: frames / 48,
-        customer_packets: customer.decoded,
-        agent_packets: agent.decoded,
-        concealed_samples: customer.concealed + agent.concealed,
-        decode_errors: customer.decode_errors + agent.decode_errors,
-    };
+    let summary = summary(out.to_path_buf(), frames, &renderers);
     tracing::info!(
         source = %recording.audio_path.display(),
         out = %out.display(),
@@ -136,8 +134,50 @@ fn temp_path(out: &Path) -> Result<PathBuf, RecorderError> {
     Ok(out.with_file_name(tmp))
 }
 
+/// Both parties' renderers (customer, agent) for a recording.
+fn renderers<'a>(
+    recording: &'a Recording,
+    options: &ExportOptions,
+) -> Result<[Renderer<'a>; 2], RecorderError> {
+    let conceal_max =
+        (u64::from(options.conceal_gaps_up_to_ms) * 48).min(u64::from(MAX_PACKET_SAMPLES));
+    let empty: &[RecordedPacket] = &[];
+    let renderers = Party::ALL.map(|p| {
+        let packets = recording.track(p).map_or(empty, |t| t.packets.as_slice());
+        Renderer::new(packets, conceal_max)
+    });
+    if let Some(e) = renderers.iter().find_map(|r| r.init_error.clone()) {
+        return Err(RecorderError::Codec(e));
+    }
+    Ok(renderers)
+}
+
+fn summary(path: PathBuf, frames: u64, renderers: &[Renderer<'_>; 2]) -> ExportSummary {
+    let [customer, agent] = renderers;
+    ExportSummary {
+        path,
+        frames,
+        duration_ms: frames / 48,
+        customer_packets: customer.decoded,
+        agent_packets: agent.decoded,
+        concealed_samples: customer.concealed + agent.concealed,
+        decode_errors: customer.decode_errors + agent.decode_errors,
+    }
+}
+
 fn write_wav(
     path: &Path,
+    frames: u64,
+    renderers: &mut [Renderer<'_>; 2],
+) -> Result<(), RecorderError> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    render_wav(file, frames, renderers)?;
+    std::fs::File::open(path)?.sync_all()?;
+    Ok(())
+}
+
+fn render_wav<W: std::io::Write + std::io::Seek>(
+    out: W,
     frames: u64,
     renderers: &mut [Renderer<'_>; 2],
 ) -> Result<(), RecorderError> {
@@ -147,7 +187,7 @@ fn write_wav(
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut wav = hound::WavWriter::create(path, spec)?;
+    let mut wav = hound::WavWriter::new(out, spec)?;
     let mut left = vec![0i16; CHUNK];
     let mut right = vec![0i16; CHUNK];
     let mut done = 0u64;
@@ -165,7 +205,6 @@ fn write_wav(
         done += n as u64;
     }
     wav.finalize()?;
-    std::fs::File::open(path)?.sync_all()?;
     Ok(())
 }
 

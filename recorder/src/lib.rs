@@ -158,7 +158,10 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use export::{ExportOptions, ExportSummary, export_recording_wav, export_wav, export_wav_with};
+pub use export::{
+    ExportOptions, ExportSummary, export_recording_wav, export_recording_wav_bytes, export_wav,
+    export_wav_with,
+};
 pub use meta::{CODEC, PartyCounters, RecordingMetadata, read_metadata};
 pub use output::{AudioOutput, LocalFiles, OutputFactory};
 pub use read::{

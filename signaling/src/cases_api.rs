@@ -44,6 +44,13 @@ pub struct CasesCtx {
     pub webhook_secret: String,
     /// A participant absent from a call this long aborts the attempt.
     pub call_grace: StdDuration,
+    /// The vault's recordings for the compliance portal (`None`: recordings are not
+    /// reachable from this process; the portal says so).
+    pub recordings: Option<Arc<dyn crate::recordings::RecordingLibrary>>,
+    /// Signs the portal's access grants (`crate::staff_api`).
+    pub grant_key: ring::hmac::Key,
+    /// Recently decrypted WAVs, so an audio element's range requests do not decrypt again.
+    pub(crate) wav_cache: crate::staff_api::WavCache,
 }
 
 impl CasesCtx {
@@ -59,7 +66,27 @@ impl CasesCtx {
             hub: Hub::default(),
             webhook_secret,
             call_grace: StdDuration::from_secs(grace),
+            recordings: None,
+            grant_key: ring::hmac::Key::generate(
+                ring::hmac::HMAC_SHA256,
+                &ring::rand::SystemRandom::new(),
+            )
+            .expect("the system random source works"),
+            wav_cache: crate::staff_api::WavCache::default(),
         }
+    }
+
+    /// Lets the compliance portal verify and play recordings.
+    pub fn with_recordings(mut self, lib: Arc<dyn crate::recordings::RecordingLibrary>) -> Self {
+        self.recordings = Some(lib);
+        self
+    }
+
+    /// Grants signed with `secret` (shared by all signaling processes behind one address);
+    /// by default each process signs with a random key of its own.
+    pub fn with_grant_secret(mut self, secret: &[u8]) -> Self {
+        self.grant_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        self
     }
 }
 
@@ -85,7 +112,7 @@ impl ApiError {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -151,9 +178,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn ctx(state: &AppState) -> Result<&Arc<CasesCtx>, ApiError> {
+pub(crate) fn ctx(state: &AppState) -> Result<&Arc<CasesCtx>, ApiError> {
     state.cases.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -165,7 +192,7 @@ fn ctx(state: &AppState) -> Result<&Arc<CasesCtx>, ApiError> {
 
 // ─── strict input ──────────────────────────────────────────────────────────────────────────
 
-async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -242,7 +269,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-async fn staff(ctx: &CasesCtx, headers: &HeaderMap) -> Result<(Actor, User), ApiError> {
+pub(crate) async fn staff(ctx: &CasesCtx, headers: &HeaderMap) -> Result<(Actor, User), ApiError> {
     let token = cookie(headers, SESSION_COOKIE).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -254,7 +281,10 @@ async fn staff(ctx: &CasesCtx, headers: &HeaderMap) -> Result<(Actor, User), Api
     Ok((Actor::staff(&user), user))
 }
 
-async fn customer(ctx: &CasesCtx, headers: &HeaderMap) -> Result<(Actor, Case), ApiError> {
+pub(crate) async fn customer(
+    ctx: &CasesCtx,
+    headers: &HeaderMap,
+) -> Result<(Actor, Case), ApiError> {
     let token = headers
         .get(CASE_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -498,6 +528,27 @@ pub async fn customer_photo(
 ) -> ApiResult {
     let ctx = ctx(&state)?.clone();
     let (actor, case) = customer(&ctx, &headers).await?;
+    let (declared, bytes) = read_image(&headers, body).await?;
+    let len = bytes.len() as u64;
+    let (store, case_id, ct) = (ctx.evidence.clone(), case.id.clone(), declared.clone());
+    let stored = put_evidence(store, case_id, ct, bytes).await?;
+    let photo = DocumentPhoto {
+        object_id: stored.object_id,
+        content_type: declared,
+        bytes: len,
+        sha256: stored.sha256,
+        uploaded_at: ctx.cases.now(),
+    };
+    let case = ctx.cases.upload_photo(&actor, &case.id, photo).await?;
+    Ok(Json(json!({ "state": case.state, "photo": case.photo })).into_response())
+}
+
+/// An uploaded image: `image/jpeg` or `image/png` as declared and as its magic bytes say, at
+/// most [`MAX_PHOTO_BYTES`].
+pub(crate) async fn read_image(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, bytes::Bytes), ApiError> {
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -511,7 +562,7 @@ pub async fn customer_photo(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the photo as image/jpeg or image/png",
+            "send the image as image/jpeg or image/png",
         ));
     }
     let bytes = read_limited(body, MAX_PHOTO_BYTES).await?;
@@ -519,34 +570,38 @@ pub async fn customer_photo(
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_upload",
-            "the photo is empty or too small",
+            "the image is empty or too small",
         ));
     }
     match sniff_image(&bytes) {
-        Some(t) if t == declared => {}
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_upload",
-                "the file is not a JPEG or PNG image of the declared type",
-            ));
-        }
+        Some(t) if t == declared => Ok((declared, bytes)),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_upload",
+            "the file is not a JPEG or PNG image of the declared type",
+        )),
     }
-    let len = bytes.len() as u64;
-    let (store, case_id, ct) = (ctx.evidence.clone(), case.id.clone(), declared.clone());
-    let stored = tokio::task::spawn_blocking(move || store.put(&case_id, &ct, &bytes))
+}
+
+/// Stores an evidence object off the async threads; a storage failure is `503
+/// storage_unavailable` (nothing was recorded; the upload can be repeated).
+pub(crate) async fn put_evidence(
+    store: Arc<dyn EvidenceStore>,
+    case_id: String,
+    content_type: String,
+    bytes: bytes::Bytes,
+) -> Result<crate::evidence::StoredObject, ApiError> {
+    tokio::task::spawn_blocking(move || store.put(&case_id, &content_type, &bytes))
         .await
         .map_err(|e| ApiError::from(CasesError::Corrupt(e.to_string())))?
-        .map_err(|e| ApiError::from(CasesError::Io(e)))?;
-    let photo = DocumentPhoto {
-        object_id: stored.object_id,
-        content_type: declared,
-        bytes: len,
-        sha256: stored.sha256,
-        uploaded_at: ctx.cases.now(),
-    };
-    let case = ctx.cases.upload_photo(&actor, &case.id, photo).await?;
-    Ok(Json(json!({ "state": case.state, "photo": case.photo })).into_response())
+        .map_err(|e| {
+            warn!(error = %e, "evidence store failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the evidence store is not reachable; nothing was stored, try again",
+            )
+        })
 }
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");

@@ -1,41 +1,55 @@
-//! Where uploaded ID-document photos go: the [`EvidenceStore`] seam.
+//! Where evidence images go (the customer's ID photo, the agent's call snapshots): the
+//! [`EvidenceStore`] seam.
 //!
-//! The embedded default, [`FsEvidenceStore`], writes the bytes to `<data-dir>/evidence/` (mode
-//! 0600, written to a temporary name and renamed). TODO(vault): the issue wants the photo stored
-//! encrypted through the recording vault with the recording's retention; when `vidid-vault`
-//! offers an evidence-put API, implement this trait over it and wire it in `vidid serve`.
+//! `vidid serve` stores them through the recording vault (`vidid_vault::Vault::put_evidence`:
+//! encrypted in the process, WORM with the recordings' retention; the adapter is in the `cli`
+//! crate). [`FsEvidenceStore`] keeps plain files under a directory: for this crate's tests and
+//! tools that run without a vault, never for `vidid serve`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A stored object: its id (for [`vidid_cases::DocumentPhoto::object_id`]) and the plaintext's
-/// SHA-256 in hex.
+/// A stored object: its id within the case and the plaintext's SHA-256 in hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub object_id: String,
     pub sha256: String,
 }
 
-/// Stores evidence objects (ID photos). Blocking: call from `spawn_blocking`.
+/// Stores and reads evidence objects of a case. Blocking: call from `spawn_blocking`.
 pub trait EvidenceStore: Send + Sync + 'static {
     fn put(&self, case_id: &str, content_type: &str, bytes: &[u8])
     -> std::io::Result<StoredObject>;
+    /// The object's plaintext; `NotFound` when the case has no such object.
+    fn get(&self, case_id: &str, object_id: &str) -> std::io::Result<Vec<u8>>;
 }
 
-/// Plain files under `<data-dir>/evidence/<case-id>/` (see the module docs).
+/// Plain files under `<root>/<case-id>/<object-id>` (mode 0600); see the module docs.
 pub struct FsEvidenceStore {
     root: PathBuf,
 }
 
 impl FsEvidenceStore {
+    /// Files under `<data-dir>/evidence/`.
     pub fn new(data_dir: &Path) -> Self {
         FsEvidenceStore {
             root: data_dir.join("evidence"),
         }
     }
+
+    fn path(&self, case_id: &str, object_id: &str) -> std::io::Result<PathBuf> {
+        if !safe_segment(case_id) || !safe_segment(object_id) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "bad case or object id",
+            ));
+        }
+        Ok(self.root.join(case_id).join(object_id))
+    }
 }
 
-fn safe_segment(s: &str) -> bool {
+/// Ids are plain: letters, digits, `_` and `-`, nothing that could name another path.
+pub fn safe_segment(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
         && s.bytes()
@@ -46,23 +60,16 @@ impl EvidenceStore for FsEvidenceStore {
     fn put(
         &self,
         case_id: &str,
-        content_type: &str,
+        _content_type: &str,
         bytes: &[u8],
     ) -> std::io::Result<StoredObject> {
-        if !safe_segment(case_id) {
-            return Err(std::io::Error::other("bad case id"));
-        }
-        let ext = if content_type == "image/png" {
-            "png"
-        } else {
-            "jpg"
-        };
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes));
-        let raw: [u8; 8] = rand::random();
-        let name = format!("photo-{}.{ext}", hex::encode(raw));
-        let dir = self.root.join(case_id);
-        std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{name}.tmp"));
+        let raw: [u8; 16] = rand::random();
+        let object_id = format!("ev_{}", hex::encode(raw));
+        let path = self.path(case_id, &object_id)?;
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".{object_id}.tmp"));
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -73,11 +80,12 @@ impl EvidenceStore for FsEvidenceStore {
         let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, dir.join(&name))?;
-        Ok(StoredObject {
-            object_id: format!("evidence/{case_id}/{name}"),
-            sha256,
-        })
+        std::fs::rename(&tmp, &path)?;
+        Ok(StoredObject { object_id, sha256 })
+    }
+
+    fn get(&self, case_id: &str, object_id: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path(case_id, object_id)?)
     }
 }
 
@@ -97,15 +105,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores_and_sniffs() {
+    fn stores_reads_and_sniffs() {
         let dir = tempfile::tempdir().unwrap();
         let s = FsEvidenceStore::new(dir.path());
         let o = s.put("cs_1", "image/jpeg", b"\xff\xd8\xffabc").unwrap();
         assert_eq!(o.sha256.len(), 64);
-        assert_eq!(
-            std::fs::read(dir.path().join(&o.object_id)).unwrap(),
-            b"\xff\xd8\xffabc"
-        );
+        assert_eq!(s.get("cs_1", &o.object_id).unwrap(), b"\xff\xd8\xffabc");
+        assert!(s.get("cs_2", &o.object_id).is_err());
+        assert!(s.get("cs_1", "../cs_1").is_err());
         assert!(s.put("../x", "image/jpeg", b"x").is_err());
         assert_eq!(sniff_image(b"\xff\xd8\xff\xe0"), Some("image/jpeg"));
         assert_eq!(sniff_image(b"GIF89a"), None);

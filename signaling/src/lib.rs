@@ -36,7 +36,9 @@ pub mod hub;
 mod openapi;
 pub mod pages;
 pub mod queue_ws;
+pub mod recordings;
 pub mod secrets;
+pub mod staff_api;
 pub mod ws;
 
 use std::sync::Arc;
@@ -118,10 +120,24 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// with their own limits (JSON 16 KiB, photos 8 MiB) and answer with JSON errors.
 fn cases_router() -> Router<Arc<AppState>> {
     use cases_api as c;
+    use staff_api as s;
     Router::new()
         .route("/ws/queue", get(queue_ws::upgrade))
         .route("/api/v1/openapi.json", get(c::openapi))
-        .route("/api/v1/cases", post(c::create_case))
+        .route("/api/v1/cases", post(c::create_case).get(s::search))
+        .route("/api/v1/cases/{id}/access", post(s::access))
+        .route("/api/v1/cases/{id}/dossier", get(s::dossier))
+        .route(
+            "/api/v1/cases/{id}/evidence/{object_id}",
+            get(s::evidence_image),
+        )
+        .route(
+            "/api/v1/cases/{id}/recordings/{recording_id}/audio.wav",
+            get(s::recording_audio),
+        )
+        .route("/api/v1/cases/{id}/snapshots", post(s::snapshot))
+        .route("/api/v1/customer/tan", post(s::customer_tan))
+        .route("/api/v1/board", get(s::board))
         .route("/api/v1/cases/{id}", get(c::get_case))
         .route("/api/v1/cases/{id}/cancel", post(c::cancel_case))
         .route("/api/v1/cases/{id}/audit", get(c::audit))

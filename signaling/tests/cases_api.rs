@@ -227,6 +227,11 @@ fn jpeg() -> Vec<u8> {
     v
 }
 
+/// A JPEG small enough that a refusal before the body is read does not break the upload.
+fn small_jpeg() -> Vec<u8> {
+    jpeg()[..1024].to_vec()
+}
+
 async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
@@ -346,7 +351,8 @@ async fn whole_identification_over_http_with_signed_webhook_and_audit() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["photo"]["bytes"], 200_004);
     let obj = r.body["photo"]["object_id"].as_str().unwrap();
-    assert_eq!(std::fs::read(s.dir.path().join(obj)).unwrap(), jpeg());
+    let stored = s.dir.path().join("evidence").join(&id).join(obj);
+    assert_eq!(std::fs::read(stored).unwrap(), jpeg());
     let r = s
         .json(
             "POST",
@@ -1030,6 +1036,360 @@ async fn dropped_queue_socket_keeps_the_place_and_absent_participant_aborts() {
     assert_eq!(
         r.status, 204,
         "the agent is free again and nobody waits: {}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
+    let s = server().await;
+    s.cases
+        .add_user("dana", Role::Supervisor, PW)
+        .await
+        .unwrap();
+    let (id, token) = s.new_case(7, None).await;
+    let ct = [("x-case-token", token.as_str())];
+    let photo_h = [ct[0], ("content-type", "image/jpeg")];
+    let r = s
+        .call("POST", "/api/v1/customer/photo", &photo_h, Some(jpeg()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .json(
+            "POST",
+            "/api/v1/customer/confirm",
+            &ct,
+            confirmed("Janez Novak"),
+        )
+        .await;
+    assert_eq!(r.body["state"], "prepared", "{}", r.body);
+    let r = s.call("POST", "/api/v1/customer/queue", &ct, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut q = s.ws("/ws/queue").await;
+    send(&mut q, json!({"type": "queue", "token": token})).await;
+    recv_type(&mut q, &["queue"]).await.unwrap();
+
+    let (ana, bor, cene, dana) = (
+        s.login("ana").await,
+        s.login("bor").await,
+        s.login("cene").await,
+        s.login("dana").await,
+    );
+    let [ana_h, _, cene_h, dana_h] = [&ana, &bor, &cene, &dana].map(|c| [("cookie", c.as_str())]);
+    let r = s
+        .json(
+            "PUT",
+            "/api/v1/agent/availability",
+            &ana_h,
+            json!({"status": "available"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let case_path = format!("/api/v1/cases/{id}");
+    let snap = |kind: &str| format!("{case_path}/snapshots?kind={kind}");
+    fn img(cookie: &str) -> [(&'static str, &str); 2] {
+        [("content-type", "image/jpeg"), ("cookie", cookie)]
+    }
+
+    // Before the call nobody may add snapshots.
+    let r = s
+        .call("POST", &snap("face"), &img(&ana), Some(small_jpeg()))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (409, Some("invalid_state")),
+        "no call yet: {}",
+        r.body
+    );
+    let r = s.call("POST", "/api/v1/agent/take", &ana_h, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Snapshots: the call's agent only, known kinds, real images.
+    let r = s
+        .call("POST", &snap("face"), &img(&bor), Some(small_jpeg()))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (403, Some("not_assigned")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .call("POST", &snap("face"), &img(&cene), Some(small_jpeg()))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = s
+        .call("POST", &snap("selfie"), &img(&ana), Some(small_jpeg()))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (422, Some("invalid_input")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .call(
+            "POST",
+            &snap("face"),
+            &img(&ana),
+            Some(b"GIF89a not a jpeg at all, really not".repeat(4)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (422, Some("bad_upload")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .call("POST", &snap("face"), &img(&ana), Some(jpeg()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.body["kind"].as_str(), r.body["attempt"].as_u64()),
+        (Some("face"), Some(1))
+    );
+    let face_id = r.body["object_id"].as_str().unwrap().to_string();
+
+    // The live board: supervisors only; it shows the call.
+    let r = s.call("GET", "/api/v1/board", &ana_h, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = s.call("GET", "/api/v1/board", &dana_h, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["calls"][0]["case_id"], id.as_str(), "{}", r.body);
+    assert_eq!(r.body["calls"][0]["agent"], "ana", "{}", r.body);
+    assert_eq!(r.body["queue"]["length"], 0, "{}", r.body);
+    assert!(
+        r.body["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["username"] == "ana")
+    );
+
+    // The customer types the TAN themselves; the same attempts count.
+    let r = s
+        .call("POST", &format!("{case_path}/checks/start"), &ana_h, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .call("POST", &format!("{case_path}/tan"), &ana_h, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sms = OutboxSms::read(&s.dir.path().join("outbox/sms.jsonl")).unwrap();
+    let code = tan_code(&sms.last().unwrap().text);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let r = s
+        .json("POST", "/api/v1/customer/tan", &ct, json!({"code": wrong}))
+        .await;
+    assert_eq!(r.body, json!({"result": "wrong", "attempts_left": 2}));
+    let r = s
+        .json("POST", "/api/v1/customer/tan", &[], json!({"code": code}))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = s
+        .json("POST", "/api/v1/customer/tan", &ct, json!({"code": code}))
+        .await;
+    assert_eq!(r.body, json!({"result": "accepted"}));
+    let r = s.call("GET", &case_path, &ana_h, None).await;
+    assert_eq!(r.body["tan_verified"], true, "{}", r.body);
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/abort"),
+            &ana_h,
+            json!({"reason": "bad_light", "note": "dark room"}),
+        )
+        .await;
+    assert_eq!(r.body["state"], "aborted", "{}", r.body);
+
+    // Search: compliance and supervisors; by name without diacritics, by id, by outcome.
+    let r = s.call("GET", "/api/v1/cases?q=novak", &ana_h, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = s
+        .call(
+            "GET",
+            "/api/v1/cases?q=NOVAK&from=2026-01-15&to=2026-01-15",
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["cases"][0]["id"], id.as_str(), "{}", r.body);
+    assert_eq!(r.body["cases"][0]["customer_name"], "Janez Novak");
+    let r = s
+        .call("GET", &format!("/api/v1/cases?q={id}"), &dana_h, None)
+        .await;
+    assert_eq!(r.body["cases"].as_array().unwrap().len(), 1, "{}", r.body);
+    for q in [
+        "q=novak&outcome=approved",
+        "q=novak&from=2026-01-16",
+        "q=horvat",
+    ] {
+        let r = s
+            .call("GET", &format!("/api/v1/cases?{q}"), &cene_h, None)
+            .await;
+        assert_eq!(r.body["cases"], json!([]), "{q}: {}", r.body);
+    }
+    let r = s
+        .call("GET", "/api/v1/cases?outcome=won", &cene_h, None)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = s
+        .call("GET", "/api/v1/cases?sort=name", &cene_h, None)
+        .await;
+    assert_eq!(r.status, 400, "unknown parameter: {}", r.body);
+
+    // Access needs a stated purpose and the right role; the grant is bound to case and user.
+    let access = |action: &str, purpose: &str| json!({"action": action, "purpose": purpose});
+    let why = "complaint 2026/118: the customer disputes consent";
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/access"),
+            &ana_h,
+            access("view", why),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/access"),
+            &cene_h,
+            access("view", "because"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (422, Some("invalid_input")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/access"),
+            &dana_h,
+            access("play", why),
+        )
+        .await;
+    assert_eq!(
+        r.status, 403,
+        "a supervisor cannot open recordings: {}",
+        r.body
+    );
+    let r = s
+        .call("GET", &format!("{case_path}/dossier"), &cene_h, None)
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (403, Some("grant_invalid")),
+        "{}",
+        r.body
+    );
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/access"),
+            &cene_h,
+            access("view", why),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = r.body["grant"].as_str().unwrap().to_string();
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/dossier?grant={grant}"),
+            &dana_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "another user's grant: {}", r.body);
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/dossier?grant={grant}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["audit"]["verified"], true, "{}", r.body);
+    let kinds: Vec<&str> = r.body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["id_photo", "face"]);
+    assert_eq!(r.body["recordings"][0]["recording_id"], format!("{id}-1"));
+    assert_eq!(r.body["recordings"][0]["verification"]["status"], "missing");
+    let entries = r.body["audit"]["entries"].to_string();
+    assert!(
+        entries.contains("snapshot_taken") && entries.contains(why),
+        "{entries}"
+    );
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/evidence/{face_id}?grant={grant}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "image/jpeg");
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/recordings/{id}-1/audio.wav?grant={grant}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "a view grant does not play: {}", r.body);
+    let (other, _) = s.new_case(8, None).await;
+    let r = s
+        .call(
+            "GET",
+            &format!("/api/v1/cases/{other}/dossier?grant={grant}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "a grant for another case: {}", r.body);
+    let r = s
+        .json(
+            "POST",
+            &format!("{case_path}/access"),
+            &cene_h,
+            access("play", why),
+        )
+        .await;
+    let play = r.body["grant"].as_str().unwrap().to_string();
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/recordings/{id}-9/audio.wav?grant={play}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = s
+        .call(
+            "GET",
+            &format!("{case_path}/recordings/{id}-1/audio.wav?grant={play}"),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (503, Some("recordings_unavailable")),
+        "this test server has no vault: {}",
         r.body
     );
 }

@@ -236,6 +236,19 @@ impl Archive {
             .map_err(|e| VaultError::Invalid(format!("exporting {recording_id}: {e}")))
     }
 
+    /// The recording decrypted to a stereo WAV in memory (no plaintext file).
+    pub fn wav_bytes(
+        &self,
+        recording_id: &str,
+        options: &ExportOptions,
+    ) -> Result<(Vec<u8>, ExportSummary), VaultError> {
+        let (_, reader) = self.reader(recording_id)?;
+        let recording = read_recording_from(reader, format!("vault:{recording_id}"))
+            .map_err(|e| VaultError::Invalid(format!("reading {recording_id}: {e}")))?;
+        vidid_recorder::export_recording_wav_bytes(&recording, options)
+            .map_err(|e| VaultError::Invalid(format!("exporting {recording_id}: {e}")))
+    }
+
     /// Decrypt the chunks a listing of the store finds, contiguous from chunk 0, without a
     /// manifest: what storage holds of a recording that was never closed.
     pub fn stored_chunks(&self, recording_id: &str) -> Result<StoredChunks, VaultError> {

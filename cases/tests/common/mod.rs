@@ -366,7 +366,7 @@ pub async fn full_flow(store: Arc<dyn Store>, dir: &Path) {
     // Evidence: permissions, logging, verification, export.
     assert!(matches!(
         cases
-            .access_evidence(&agent, &id, "rec_1", EvidenceAccess::Play)
+            .access_evidence(&agent, &id, Some("rec_1"), EvidenceAccess::Play, None)
             .await,
         Err(CasesError::PermissionDenied { .. })
     ));
@@ -375,7 +375,7 @@ pub async fn full_flow(store: Arc<dyn Store>, dir: &Path) {
         Err(CasesError::PermissionDenied { .. })
     ));
     cases
-        .access_evidence(&compliance, &id, "rec_1", EvidenceAccess::Play)
+        .access_evidence(&compliance, &id, Some("rec_1"), EvidenceAccess::Play, None)
         .await
         .unwrap();
     let trail = cases.audit_trail(&compliance, &id).await.unwrap();
