@@ -126,6 +126,9 @@ async function customerSide(ctx) {
   });
   if (journeyModule?.prepareCustomer) {
     log('customer: the journey page (customer.mjs)');
+    const photoPath = path.join(args.artifactsDir, 'id-photo.jpg');
+    fs.writeFileSync(photoPath, Buffer.from(await idPhoto(ctx), 'base64'));
+    c.photoPath = photoPath;
     await journeyModule.prepareCustomer(page, {
       baseUrl: args.baseUrl, link: new URL(c.link, args.baseUrl).href, name: c.name, dateOfBirth: c.dateOfBirth,
       documentNumber: c.documentNumber, photoPath: c.photoPath, lang: c.lang ?? 'sl', artifactsDir: args.artifactsDir,
@@ -133,21 +136,7 @@ async function customerSide(ctx) {
     return { mode: 'journey', page };
   }
   log('customer: REST preparation, queue socket, bare call page');
-  await page.setBypassCSP(true);
-  await page.goto(`${args.baseUrl}/healthz`);
-  // A picture of "the ID document", made by the browser.
-  const jpegB64 = await page.evaluate(() => {
-    const cv = document.createElement('canvas');
-    cv.width = 640;
-    cv.height = 400;
-    const g = cv.getContext('2d');
-    g.fillStyle = '#dfe9f5';
-    g.fillRect(0, 0, 640, 400);
-    g.fillStyle = '#123';
-    g.font = '32px sans-serif';
-    g.fillText('OSEBNA IZKAZNICA', 40, 60);
-    return cv.toDataURL('image/jpeg', 0.9).split(',')[1];
-  });
+  const jpegB64 = await idPhoto(ctx);
   const H = { 'X-Case-Token': c.token };
   const post = async (p, init) => {
     const r = await fetch(`${args.baseUrl}${p}`, { method: 'POST', ...init, headers: { ...H, ...(init?.headers ?? {}) } });
@@ -162,6 +151,8 @@ async function customerSide(ctx) {
   });
   if (!conf.matches) throw new Error(`the customer's data does not match: ${JSON.stringify(conf)}`);
   const q = await post('/api/v1/customer/queue');
+  await page.setBypassCSP(true);
+  await page.goto(`${args.baseUrl}/healthz`);
   await page.evaluate((base, token, rejoin) => {
     window.__q = [];
     const ws = new WebSocket(`${base.replace('http', 'ws')}/ws/queue`);
@@ -172,6 +163,29 @@ async function customerSide(ctx) {
   }, args.baseUrl, c.token, q.rejoin_token);
   await waitFor(page, 'the queue socket to report a place', () => window.__q.some((m) => m.type === 'queue'));
   return { mode: 'socket', page };
+}
+
+/** A picture of "the ID document", made by the browser (base64 JPEG). */
+async function idPhoto(ctx) {
+  const p = await ctx.newPage();
+  await p.setBypassCSP(true);
+  await p.goto(`${args.baseUrl}/healthz`);
+  const b64 = await p.evaluate(() => {
+    const cv = document.createElement('canvas');
+    cv.width = 640;
+    cv.height = 400;
+    const g = cv.getContext('2d');
+    g.fillStyle = '#dfe9f5';
+    g.fillRect(0, 0, 640, 400);
+    g.fillStyle = '#123';
+    g.font = '32px sans-serif';
+    g.fillText('REPUBLIKA SLOVENIJA', 40, 60);
+    g.fillText('OSEBNA IZKAZNICA', 40, 110);
+    g.fillRect(40, 150, 150, 200);
+    return cv.toDataURL('image/jpeg', 0.9).split(',')[1];
+  });
+  await p.close();
+  return b64;
 }
 
 /** The customer joins the call once the agent took them (socket mode: the bare call page). */
@@ -251,8 +265,11 @@ async function approval() {
 
   // 1. alone in the room, with an instruction that must reach the customer
   await agent.click('#step-alone_in_room .button-row button');
-  const instructionSeen = await waitFor(custCall === cust.page ? cust.page : cust.page, 'the instruction at the customer', (mode) => {
-    if (mode === 'journey') return window.vidid?.journey?.instruction || null;
+  const instructionSeen = await waitFor(cust.page, 'the instruction at the customer', (mode) => {
+    if (mode === 'journey') {
+      const i = window.vidid?.journey?.instruction;
+      return (typeof i === 'string' ? i : i?.text) || null;
+    }
     return (window.__q ?? []).find((m) => m.type === 'instruction')?.text || null;
   }, cust.mode).then((h) => h.jsonValue());
   await agent.click('#step-alone_in_room input[name=room_shown]');
