@@ -133,6 +133,10 @@ async function launch(args, tmp) {
       '--disable-component-update',
       '--disable-sync',
       '--autoplay-policy=no-user-gesture-required',
+      // Two pages in one browser (customer and agent): neither may be throttled as hidden.
+      '--disable-background-timer-throttling',
+      '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows',
     ],
     defaultViewport: null,
     pipe: true,
@@ -210,6 +214,7 @@ async function scenarioFull(args, browser, checks) {
   // The agent's side: the bare call page with the token from the take response.
   const agentPage = await newPage(browser, 'agent', 'desktop');
   await agentPage.goto(`${args.baseUrl}/agent?token=${encodeURIComponent(take.call.token)}`, { waitUntil: 'domcontentloaded' });
+  await page.bringToFront();
   await waitForJourney(page, 'the call connected', (x) => x.callState === 'connected', 30_000);
   await page.waitForFunction(() => {
     const v = document.getElementById('remote-video');
@@ -232,6 +237,7 @@ async function scenarioFull(args, browser, checks) {
   await shot('call');
 
   // The TAN: the agent sends it, the customer types it in.
+  await page.bringToFront();
   await api.must('POST', `/api/v1/cases/${cs.id}/checks/start`);
   await api.must('POST', `/api/v1/cases/${cs.id}/tan`);
   let code = null;
@@ -450,6 +456,7 @@ async function scenarioAborted(args, browser, checks) {
   const agentPage = await newPage(browser, 'agent', 'desktop');
   await agentPage.goto(`${args.baseUrl}/agent?token=${encodeURIComponent(take.call.token)}`, { waitUntil: 'domcontentloaded' });
   await waitForJourney(page, 'the call connected', (x) => x.callState === 'connected', 30_000);
+  await page.bringToFront();
   await api.must('POST', `/api/v1/cases/${cs.id}/instruction`, { body: { text: 'Please turn on a light.' } }, [204]);
   await waitForJourney(page, 'the instruction', (x) => x.instruction === 'Please turn on a light.', 10_000);
   await shot('call');
