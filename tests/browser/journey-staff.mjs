@@ -481,7 +481,9 @@ async function board() {
   }));
   await shoot(sup, '10-board');
   // The agent pauses: the board follows within a poll or two.
+  await agent.bringToFront();
   await agent.click('#set-paused');
+  await sup.bringToFront();
   await waitFor(sup, 'the paused agent on the board', (u) => Array.from(document.querySelectorAll('#agent-rows tr'))
     .some((r) => r.textContent.includes(u) && r.dataset.status === 'paused'), args.agent.username, 10000);
   emit({ event: 'board_seen', ...seen });
@@ -500,7 +502,11 @@ async function main() {
     executablePath: args.chromiumPath,
     headless: true,
     defaultViewport: null,
+    protocolTimeout: 30000,
     args: [
+      '--disable-background-timer-throttling',
+      '--disable-backgrounding-occluded-windows',
+      '--disable-renderer-backgrounding',
       '--no-sandbox',
       '--use-fake-ui-for-media-stream',
       '--use-fake-device-for-media-stream',
