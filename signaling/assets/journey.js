@@ -1173,10 +1173,11 @@ function showResult(r) {
   J.result = { ...J.result, ...r };
   J.state = r.state;
   stopQueue();
+  const redirect = r.state === 'approved' && r.redirect_url && !redirectTimer;
+  if (redirect) J.redirectIn = REDIRECT_SECS;
   showStep('result');
-  if (r.state === 'approved' && r.redirect_url && !redirectTimer) {
+  if (redirect) {
     let left = REDIRECT_SECS;
-    J.redirectIn = left;
     redirectTimer = setInterval(() => {
       left -= 1;
       J.redirectIn = left;
