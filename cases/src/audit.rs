@@ -105,6 +105,8 @@ pub enum AuditEvent {
         attempt: u32,
         retries_left: u32,
     },
+    /// The call's media node failed; back at the head of the queue, the attempt not counted.
+    Requeued { note: String, attempt: u32 },
     /// The link expired before the identification.
     Expired,
     /// The ordering system cancelled the case.

@@ -120,6 +120,10 @@ pub struct Case {
     /// Why the case was rejected, cancelled or last aborted.
     pub reason: Option<String>,
     pub last_abort: Option<AbortReason>,
+    /// The hash of the customer's rejoin token from the last queue join (kept through the
+    /// call, so a failed media node can put the customer back with the same token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin_hash: Option<String>,
     /// The audit trail's length and last hash.
     pub audit: ChainHead,
 }

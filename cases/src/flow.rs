@@ -467,6 +467,10 @@ pub enum QueueOp {
         at: OffsetDateTime,
     },
     Reconnect,
+    /// Put back at the head of the queue (the call's media node failed).
+    JoinFront {
+        rejoin_hash: String,
+    },
 }
 
 /// What a transition asks the store to do besides saving the case.
@@ -664,6 +668,7 @@ pub(crate) fn join_queue(
     let mut fx = Effects::default();
     set_state(case, CaseState::Queued, &mut fx);
     fx.audit.push(AuditEvent::QueueJoined);
+    case.rejoin_hash = Some(rejoin_hash.clone());
     fx.queue = Some(QueueOp::Join {
         rejoin_hash,
         max_length,
@@ -1215,6 +1220,35 @@ pub(crate) fn add_snapshot(
     Ok(fx)
 }
 
+/// System: the media node running the call failed. The attempt does not count against the
+/// customer: they go back to the head of the queue with their old rejoin token, and the
+/// attempt cap grows by one (attempt numbers keep increasing: they name the recordings).
+pub(crate) fn requeue_front(
+    case: &mut Case,
+    actor: &Actor,
+    note: &str,
+) -> Result<Effects, CasesError> {
+    const ACTION: &str = "put back in the queue";
+    require_role(actor, Role::System, ACTION)?;
+    require_state(case, &[CaseState::InCall, CaseState::Checks], ACTION)?;
+    let mut fx = Effects::default();
+    fx.audit.push(AuditEvent::Requeued {
+        note: note.chars().take(500).collect(),
+        attempt: case.attempts,
+    });
+    end_call(case, &mut fx);
+    // A handling time of a failed node says nothing about agents' speed.
+    fx.handled = None;
+    case.max_attempts += 1;
+    case.checklist.clear();
+    case.tan = None;
+    set_state(case, CaseState::Queued, &mut fx);
+    fx.queue = Some(QueueOp::JoinFront {
+        rejoin_hash: case.rejoin_hash.clone().unwrap_or_default(),
+    });
+    Ok(fx)
+}
+
 /// Snapshots a case may hold over all its attempts.
 pub const MAX_SNAPSHOTS: usize = 60;
 
@@ -1358,6 +1392,7 @@ mod tests {
             expires_at: NOW + time::Duration::hours(23),
             photo: (state != CaseState::Created).then(photo),
             snapshots: Vec::new(),
+            rejoin_hash: None,
             data_confirmed_at: Some(NOW),
             attempts: u32::from(!before_call),
             max_attempts: 3,

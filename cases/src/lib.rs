@@ -50,6 +50,7 @@ pub mod audit;
 pub mod calendar;
 pub mod case;
 pub mod clock;
+pub mod cluster;
 mod error;
 pub mod flow;
 pub mod hours;

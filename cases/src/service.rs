@@ -270,6 +270,7 @@ impl Cases {
             expires_at: link_expires_at(&self.hours, now, valid_for),
             photo: None,
             snapshots: Vec::new(),
+            rejoin_hash: None,
             data_confirmed_at: None,
             attempts: 0,
             max_attempts: self.cfg.identification.max_attempts,
@@ -707,6 +708,20 @@ impl Cases {
     ) -> Result<Case, CasesError> {
         self.update(case_id, actor, |c, _, now| {
             flow::abort(c, actor, reason, note, now)
+        })
+        .await
+    }
+
+    /// The media node of the call failed: the customer goes back to the head of the queue
+    /// (see [`flow::requeue_front`]).
+    pub async fn requeue_after_node_failure(
+        &self,
+        case_id: &str,
+        note: &str,
+    ) -> Result<Case, CasesError> {
+        let system = Actor::system("cluster");
+        self.update(case_id, &system, |c, _, _| {
+            flow::requeue_front(c, &system, note)
         })
         .await
     }

@@ -30,4 +30,10 @@ async fn postgres_store() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = tokio::join!(common::connect(&url), common::connect(&url));
     common::two_processes(a, b, true, dir.path()).await;
+
+    // Scale-out: the node registry, requeue on a node failure, the bus between processes.
+    let url = pg.database("cluster").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = tokio::join!(common::connect(&url), common::connect(&url));
+    common::cluster(a, b, dir.path()).await;
 }

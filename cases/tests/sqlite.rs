@@ -57,3 +57,9 @@ async fn migrations_run_once_and_reopen() {
     assert_eq!(cases.store().backend(), vidid_cases::Backend::Sqlite);
     assert!(dir.path().join("vidid.db").is_file());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_registry_requeue_and_bus() {
+    let (dir, _, store) = fresh().await;
+    common::cluster(store.clone(), store, dir.path()).await;
+}

@@ -35,6 +35,7 @@ pub use sql::SqlStore;
 use crate::CasesError;
 use crate::audit::AuditEntry;
 use crate::case::Case;
+use crate::cluster::{BusMsg, CallAssignment, MediaNode};
 use crate::flow::CaseState;
 use crate::flow::Effects;
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
@@ -237,4 +238,24 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: Option<OffsetDateTime>,
     ) -> Result<(), CasesError>;
     async fn webhooks(&self, case_id: &str) -> Result<Vec<WebhookDelivery>, CasesError>;
+
+    // ─── scale-out (crate::cluster) ───
+
+    /// Registers or refreshes a media node.
+    async fn heartbeat_node(&self, node: &MediaNode) -> Result<(), CasesError>;
+    /// Removes a media node from the registry (it stopped cleanly).
+    async fn remove_node(&self, id: &str) -> Result<(), CasesError>;
+    async fn media_nodes(&self) -> Result<Vec<MediaNode>, CasesError>;
+    async fn assign_call(&self, a: &CallAssignment) -> Result<(), CasesError>;
+    /// Assignments not yet ended, of one node or of all.
+    async fn open_assignments(
+        &self,
+        node_id: Option<&str>,
+    ) -> Result<Vec<CallAssignment>, CasesError>;
+    async fn assignment(&self, call_id: &str) -> Result<Option<CallAssignment>, CasesError>;
+    /// Marks an assignment ended; false if it already was.
+    async fn end_assignment(&self, call_id: &str, now: OffsetDateTime) -> Result<bool, CasesError>;
+    /// Sends a message to every process on this store (this one included).
+    async fn publish(&self, msg: &BusMsg) -> Result<(), CasesError>;
+    fn bus(&self) -> broadcast::Receiver<BusMsg>;
 }

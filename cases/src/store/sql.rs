@@ -16,6 +16,7 @@ use crate::CasesError;
 use crate::audit::{AuditEntry, ChainHead, next_entry};
 use crate::case::Case;
 use crate::clock::{from_micros, to_micros};
+use crate::cluster::{BusMsg, CallAssignment, MediaNode};
 use crate::flow::CaseState;
 use crate::flow::{Effects, QueueOp};
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
@@ -28,6 +29,7 @@ const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_created_index.sql"),
     ),
+    (3, include_str!("../../migrations/sqlite/0003_cluster.sql")),
 ];
 const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -35,10 +37,16 @@ const MIGRATIONS_POSTGRES: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_created_index.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_cluster.sql"),
+    ),
 ];
 
 /// The `NOTIFY` channel of queue changes.
 pub const QUEUE_CHANNEL: &str = "vidid_queue";
+/// The `NOTIFY` channel of [`BusMsg`]s.
+pub const BUS_CHANNEL: &str = "vidid_bus";
 const LOCK_MIGRATE: i64 = 0x7669_6469_6401;
 const LOCK_QUEUE_JOIN: i64 = 0x7669_6469_6402;
 
@@ -47,6 +55,7 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     events: broadcast::Sender<QueueEvent>,
+    bus: broadcast::Sender<BusMsg>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -133,6 +142,18 @@ fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, CasesError> {
 }
 
 const CASE_COLS: &str = "body";
+const ASSIGNMENT_COLS: &str = "call_id, case_id, node_id, created_at, expires_at, ended_at";
+
+fn assignment_from_row(r: &AnyRow) -> Result<CallAssignment, CasesError> {
+    Ok(CallAssignment {
+        call_id: r.try_get("call_id")?,
+        case_id: r.try_get("case_id")?,
+        node_id: r.try_get("node_id")?,
+        created_at: from_micros(r.try_get("created_at")?),
+        expires_at: from_micros(r.try_get("expires_at")?),
+        ended_at: r.try_get::<Option<i64>, _>("ended_at")?.map(from_micros),
+    })
+}
 const ENTRY_COLS: &str = "seq, case_id, joined_at, rejoin_hash, disconnected_at";
 const USER_COLS: &str = "id, username, role, password_hash, disabled, created_at";
 const WEBHOOK_COLS: &str = "id, case_id, event, url, payload, created_at, attempts, next_attempt_at, delivered_at, last_error";
@@ -169,10 +190,12 @@ impl SqlStore {
         }
         let pool = opts.connect(url).await?;
         let (events, _) = broadcast::channel(1024);
+        let (bus, _) = broadcast::channel(1024);
         let mut store = SqlStore {
             pool,
             backend,
             events,
+            bus,
             listener: None,
         };
         store.migrate().await?;
@@ -184,12 +207,21 @@ impl SqlStore {
 
     async fn listen(&self, url: &str) -> Result<tokio::task::JoinHandle<()>, CasesError> {
         let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-        listener.listen(QUEUE_CHANNEL).await?;
+        listener.listen_all([QUEUE_CHANNEL, BUS_CHANNEL]).await?;
         let tx = self.events.clone();
+        let bus = self.bus.clone();
         Ok(tokio::spawn(async move {
             loop {
                 // `recv` reconnects by itself after a lost connection.
                 match listener.recv().await {
+                    Ok(n) if n.channel() == BUS_CHANNEL => {
+                        match serde_json::from_str::<BusMsg>(n.payload()) {
+                            Ok(m) => {
+                                let _ = bus.send(m);
+                            }
+                            Err(e) => debug!(error = %e, "ignoring a foreign bus notification"),
+                        }
+                    }
                     Ok(n) => match serde_json::from_str::<QueueEvent>(n.payload()) {
                         Ok(ev) => {
                             let _ = tx.send(ev);
@@ -444,6 +476,19 @@ impl SqlStore {
                     .bind(rejoin_hash)
                     .execute(&mut *conn)
                     .await?;
+                events.push(ev("joined"));
+            }
+            Some(QueueOp::JoinFront { rejoin_hash }) => {
+                self.advisory_lock(conn, LOCK_QUEUE_JOIN).await?;
+                sqlx::query(
+                    "INSERT INTO queue_entries (seq, case_id, joined_at, rejoin_hash) \
+                     VALUES ((SELECT COALESCE(MIN(seq), 1) - 1 FROM queue_entries), $1, $2, $3)",
+                )
+                .bind(&case.id)
+                .bind(to_micros(now))
+                .bind(rejoin_hash)
+                .execute(&mut *conn)
+                .await?;
                 events.push(ev("joined"));
             }
             Some(QueueOp::Remove) => {
@@ -916,6 +961,130 @@ impl Store for SqlStore {
             Ok(Duration::microseconds((e - s).max(0)))
         })
         .collect()
+    }
+
+    async fn heartbeat_node(&self, n: &MediaNode) -> Result<(), CasesError> {
+        sqlx::query(
+            "INSERT INTO media_nodes (id, public_url, capacity, calls, draining, started_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET public_url = $2, capacity = $3, calls = $4, draining = $5, \
+             started_at = $6, heartbeat_at = $7",
+        )
+        .bind(&n.id)
+        .bind(&n.public_url)
+        .bind(i64::from(n.capacity))
+        .bind(i64::from(n.calls))
+        .bind(i64::from(n.draining))
+        .bind(to_micros(n.started_at))
+        .bind(to_micros(n.heartbeat_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<(), CasesError> {
+        sqlx::query("DELETE FROM media_nodes WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn media_nodes(&self) -> Result<Vec<MediaNode>, CasesError> {
+        sqlx::query(
+            "SELECT id, public_url, capacity, calls, draining, started_at, heartbeat_at FROM media_nodes ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(MediaNode {
+                id: r.try_get("id")?,
+                public_url: r.try_get("public_url")?,
+                capacity: u32::try_from(r.try_get::<i64, _>("capacity")?).unwrap_or(0),
+                calls: u32::try_from(r.try_get::<i64, _>("calls")?).unwrap_or(0),
+                draining: r.try_get::<i64, _>("draining")? != 0,
+                started_at: from_micros(r.try_get("started_at")?),
+                heartbeat_at: from_micros(r.try_get("heartbeat_at")?),
+            })
+        })
+        .collect()
+    }
+
+    async fn assign_call(&self, a: &CallAssignment) -> Result<(), CasesError> {
+        sqlx::query(
+            "INSERT INTO call_assignments (call_id, case_id, node_id, created_at, expires_at, ended_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(&a.call_id)
+        .bind(&a.case_id)
+        .bind(&a.node_id)
+        .bind(to_micros(a.created_at))
+        .bind(to_micros(a.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn open_assignments(
+        &self,
+        node_id: Option<&str>,
+    ) -> Result<Vec<CallAssignment>, CasesError> {
+        let op = if node_id.is_some() { "=" } else { "<>" };
+        let sql = format!(
+            "SELECT {ASSIGNMENT_COLS} FROM call_assignments WHERE ended_at IS NULL AND node_id {op} $1"
+        );
+        sqlx::query(&sql)
+            .bind(node_id.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(assignment_from_row)
+            .collect()
+    }
+
+    async fn assignment(&self, call_id: &str) -> Result<Option<CallAssignment>, CasesError> {
+        sqlx::query(&format!(
+            "SELECT {ASSIGNMENT_COLS} FROM call_assignments WHERE call_id = $1"
+        ))
+        .bind(call_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(assignment_from_row)
+        .transpose()
+    }
+
+    async fn end_assignment(&self, call_id: &str, now: OffsetDateTime) -> Result<bool, CasesError> {
+        let r = sqlx::query(
+            "UPDATE call_assignments SET ended_at = $2 WHERE call_id = $1 AND ended_at IS NULL",
+        )
+        .bind(call_id)
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn publish(&self, msg: &BusMsg) -> Result<(), CasesError> {
+        match self.backend {
+            Backend::Postgres => {
+                let payload = serde_json::to_string(msg).map_err(|e| corrupt("bus message", e))?;
+                sqlx::query("SELECT count(*) FROM (SELECT pg_notify($1, $2)) AS n")
+                    .bind(BUS_CHANNEL)
+                    .bind(payload)
+                    .fetch_one(&self.pool)
+                    .await?;
+            }
+            Backend::Sqlite => {
+                let _ = self.bus.send(msg.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn bus(&self) -> broadcast::Receiver<BusMsg> {
+        self.bus.subscribe()
     }
 
     fn queue_events(&self) -> broadcast::Receiver<QueueEvent> {

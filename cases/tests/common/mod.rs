@@ -1120,3 +1120,131 @@ impl Drop for Postgres {
             .output();
     }
 }
+
+/// Media nodes register and are picked by load; a call placed on a node that dies puts its
+/// customer back at the head of the queue, with the same rejoin token; the bus reaches every
+/// store instance (`cross` stores on one database: other processes).
+pub async fn cluster(a: Arc<dyn Store>, b: Arc<dyn Store>, dir: &Path) {
+    use vidid_cases::cluster::{BusMsg, CallAssignment, MediaNode, pick_node};
+    let clock = Arc::new(TestClock::new(OPEN));
+    let cases = service(a.clone(), clock.clone(), dir, CasesConfig::default());
+    let now = clock.now();
+
+    // Registry: heartbeats upsert; the least loaded live node wins.
+    for (id, calls) in [("m1", 3), ("m2", 1)] {
+        a.heartbeat_node(&MediaNode {
+            id: id.into(),
+            public_url: format!("https://{id}.example:8443"),
+            capacity: 10,
+            calls,
+            draining: false,
+            started_at: now,
+            heartbeat_at: now,
+        })
+        .await
+        .unwrap();
+    }
+    let nodes = b.media_nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(
+        pick_node(&nodes, now, Duration::seconds(15)).unwrap().id,
+        "m2"
+    );
+    let mut m2 = nodes[1].clone();
+    m2.draining = true;
+    b.heartbeat_node(&m2).await.unwrap();
+    let nodes = a.media_nodes().await.unwrap();
+    assert_eq!(
+        pick_node(&nodes, now, Duration::seconds(15)).unwrap().id,
+        "m1",
+        "a draining node takes no new calls"
+    );
+
+    // Two customers queue; the first is taken and placed on m1.
+    let ana = agent(&cases, "ana", Role::Agent).await;
+    cases
+        .set_availability(&ana, AgentStatus::Available)
+        .await
+        .unwrap();
+    let (first, c1, _) = prepared(&cases, 1).await;
+    let ticket = cases.join_queue(&c1, &first).await.unwrap();
+    let (second, c2, _) = prepared(&cases, 2).await;
+    cases.join_queue(&c2, &second).await.unwrap();
+    let taken = cases.take_next(&ana).await.unwrap().unwrap();
+    assert_eq!(taken.id, first);
+    let call_id = format!("{first}-1");
+    a.assign_call(&CallAssignment {
+        call_id: call_id.clone(),
+        case_id: first.clone(),
+        node_id: "m1".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+        ended_at: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.open_assignments(Some("m1")).await.unwrap().len(), 1);
+    assert_eq!(b.open_assignments(Some("m2")).await.unwrap().len(), 0);
+    assert_eq!(b.open_assignments(None).await.unwrap().len(), 1);
+    assert_eq!(
+        cases.queue(&ana).await.unwrap()[0].case_id,
+        second,
+        "the second customer is next"
+    );
+
+    // m1 dies: the first customer is back at the head, the attempt not counted.
+    let case = cases
+        .requeue_after_node_failure(&first, "media node m1 stopped heartbeating")
+        .await
+        .unwrap();
+    assert_eq!(case.state, CaseState::Queued);
+    assert_eq!((case.attempts, case.max_attempts), (1, 4));
+    let queue = cases.queue(&ana).await.unwrap();
+    assert_eq!(
+        queue.iter().map(|p| p.case_id.as_str()).collect::<Vec<_>>(),
+        [first.as_str(), second.as_str()]
+    );
+    assert!(b.end_assignment(&call_id, now).await.unwrap());
+    assert!(!a.end_assignment(&call_id, now).await.unwrap(), "once");
+    assert!(b.open_assignments(None).await.unwrap().is_empty());
+    // The old rejoin token still holds the place.
+    cases.disconnected(&c1, &first).await.unwrap();
+    cases
+        .rejoin(&c1, &first, &ticket.rejoin_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        cases.queue_place(&first).await.unwrap().unwrap().position,
+        1
+    );
+    // The agent is free again; the trail says what happened.
+    let agents = cases.agents(&ana).await.unwrap();
+    assert_eq!(agents[0].status, AgentStatus::Available);
+    let trail = cases
+        .audit_trail(&agent(&cases, "cene", Role::Compliance).await, &first)
+        .await
+        .unwrap();
+    assert!(trail.broken.is_none());
+    assert!(event_types(&trail.entries).contains(&"requeued".to_string()));
+    // Taken again: attempt 2, a fresh recording id.
+    let again = cases.take_next(&ana).await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.attempts), (first.as_str(), 2));
+
+    // The bus reaches both instances.
+    let mut rx_a = a.bus();
+    let mut rx_b = b.bus();
+    let msg = BusMsg {
+        topic: "test".into(),
+        payload: serde_json::json!({"hello": 1}),
+    };
+    b.publish(&msg).await.unwrap();
+    for rx in [&mut rx_a, &mut rx_b] {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("bus message within 5 s")
+            .unwrap();
+        assert_eq!(got, msg);
+    }
+    a.remove_node("m2").await.unwrap();
+    assert_eq!(b.media_nodes().await.unwrap().len(), 1);
+}
