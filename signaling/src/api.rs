@@ -123,6 +123,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    crate::metrics::refresh(&state).await;
     for hook in &state.scrape_hooks {
         hook();
     }

@@ -745,6 +745,7 @@ pub async fn take(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Api
         call_id.clone(),
     ));
     info!(case_id = %case.id, call_id = %call_id, "agent took a customer");
+    crate::metrics::observe_taken(&state, &ctx, &case);
     let questions = &ctx.cases.config().identification.questions;
     Ok(Json(json!({
         "case": case_view(&case, true),

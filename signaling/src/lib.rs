@@ -33,6 +33,7 @@ pub mod cases_api;
 mod error;
 pub mod evidence;
 pub mod hub;
+pub mod metrics;
 mod openapi;
 pub mod pages;
 pub mod queue_ws;
@@ -57,6 +58,8 @@ pub use vidid_cases;
 pub struct SignalingMetrics {
     pub ws_connections: IntGauge,
     pub ws_errors: IntCounterVec,
+    /// `vidid_http_responses_total`, `vidid_queue_length`, `vidid_queue_wait_seconds`.
+    pub http: metrics::HttpQueueMetrics,
 }
 
 impl SignalingMetrics {
@@ -73,6 +76,7 @@ impl SignalingMetrics {
                 ),
                 &["code"],
             )?,
+            http: metrics::HttpQueueMetrics::register(registry)?,
         };
         registry.register(Box::new(m.ws_connections.clone()))?;
         registry.register(Box::new(m.ws_errors.clone()))?;
@@ -113,6 +117,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(api::metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .merge(cases_router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_responses,
+        ))
         .with_state(state)
 }
 
