@@ -2,7 +2,7 @@
 // from GET /api/v1/board every 2 s. For tests the page exposes `window.vidid.board`.
 
 import {
-  api, ApiError, $, h, fill, fmtDuration, fmtDateTime, shortId, errorText, startSession, notPermitted, poll,
+  api, ApiError, $, h, fill, fmtDuration, fmtDateTime, fmtClock, shortId, errorText, startSession, notPermitted, poll,
 } from './staff-common.js';
 
 const POLL_MS = 2000;
@@ -34,7 +34,7 @@ function render(d) {
   $('#tile-agents').classList.toggle('alert', avail === 0 && (q.length ?? 0) > 0 && !calls.length);
   $('#v-calls').textContent = String(calls.length);
   $('#s-hours').textContent = hours.open_now
-    ? `Open until ${fmtDateTime(hours.closes_at)}`
+    ? `Open until ${fmtClock(hours.closes_at)}`
     : `Closed · opens ${fmtDateTime(hours.next_opening)}`;
 
   const qrows = (q.places ?? []).map((p) => h('tr', { dataset: { caseId: p.case_id } },
@@ -88,7 +88,7 @@ let stop = null;
 function refuse() {
   bx.view = 'refused';
   $('#board-view').hidden = true;
-  notPermitted($('#refused'), { what: 'the live board', roles: 'supervisors and administrators' });
+  notPermitted($('#refused'), { what: 'the live board', roles: 'supervisors and administrators', role: bx.user?.role });
 }
 
 function onUser(user) {

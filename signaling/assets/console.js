@@ -814,7 +814,7 @@ async function onUser(user) {
   cx.user = user;
   if (!['agent', 'supervisor', 'admin'].includes(user.role)) {
     cx.view = 'refused';
-    notPermitted($('#refused'), { what: 'the agent console', roles: 'agents and supervisors' });
+    notPermitted($('#refused'), { what: 'the agent console', roles: 'agents and supervisors', role: cx.user?.role });
     return;
   }
   // A call in progress before a reload: rejoin it.

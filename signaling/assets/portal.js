@@ -33,7 +33,7 @@ function showView(name) {
 function refuse() {
   showView('refused');
   px.view = 'refused';
-  notPermitted($('#refused'), { what: 'the compliance portal', roles: 'compliance officers, supervisors and administrators' });
+  notPermitted($('#refused'), { what: 'the compliance portal', roles: 'compliance officers, supervisors and administrators', role: px.user?.role });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,6 +92,12 @@ export function fmtDateTime(s) {
   });
 }
 
+export function fmtClock(s) {
+  const d = new Date(s);
+  if (!s || Number.isNaN(d.getTime())) return '–';
+  return d.toLocaleTimeString('en-GB', { timeZone: TZ, hour: '2-digit', minute: '2-digit' });
+}
+
 export function fmtTime(s) {
   if (!s) return '–';
   const d = new Date(s);
@@ -260,12 +266,14 @@ export async function startSession({ mount, title, onUser, onSignOut }) {
 }
 
 /** A full-page "not permitted" notice in `mount`. */
-export function notPermitted(mount, { what, roles }) {
+export function notPermitted(mount, { what, roles, role }) {
+  const home = { agent: ['/agent', 'Go to the agent console'], supervisor: ['/board', 'Go to the live board'], compliance: ['/compliance', 'Go to the compliance portal'] }[role];
   fill(mount,
     h('section', { class: 'card refusal', role: 'alert', 'aria-labelledby': 'refusal-title', id: 'not-permitted' },
       h('h2', { id: 'refusal-title' }, 'Not permitted'),
       h('p', {}, `Your account may not open ${what}. It is for ${roles}.`),
-      h('p', { class: 'muted' }, 'If you need access, ask an administrator. This attempt may be logged.'),
+      h('p', { class: 'muted' }, 'If you need access, ask an administrator.'),
+      home && home[0] !== location.pathname ? h('p', {}, h('a', { href: home[0], class: 'button secondary' }, home[1])) : null,
     ));
   mount.hidden = false;
 }

@@ -254,8 +254,6 @@ async function approval() {
   await waitFor(agent, 'the call to connect with video', () => window.vidid.console.callState === 'connected'
     && document.querySelector('#remote-video').videoWidth > 0, null, 45000);
   emit({ event: 'call_connected' });
-  await agent.evaluate(() => new Promise((r) => setTimeout(r, 1500)));
-  const quality = await agent.evaluate(() => window.vidid.console.quality);
 
   // The checklist, in order.
   await agent.click('#start-checks');
@@ -318,6 +316,8 @@ async function approval() {
   await waitFor(agent, 'the TAN step to pass', () => document.querySelector('#step-tan')?.dataset.status === 'passed');
   emit({ event: 'tan_verified' });
   await waitFor(agent, 'approve to be enabled', () => !document.querySelector('#approve').disabled);
+  await waitFor(agent, 'a quality sample with a bitrate', () => window.vidid.console.quality?.kbps != null, null, 10000);
+  const quality = await agent.evaluate(() => window.vidid.console.quality);
   await shoot(agent, '03-agent-call');
 
   await agent.click('#approve');
@@ -467,7 +467,12 @@ async function board() {
   const supCtx = await browser.createBrowserContext();
   const sup = await newPage(supCtx, 'supervisor');
   await sup.goto(`${args.baseUrl}/board`);
-  await signIn(sup, args.supervisor);
+  // Keyboard only: the username field has the focus, Tab to the password, Enter submits.
+  await visible(sup, '#signin-user');
+  await sup.keyboard.type(args.supervisor.username);
+  await sup.keyboard.press('Tab');
+  await sup.keyboard.type(args.supervisor.password);
+  await sup.keyboard.press('Enter');
   const caseId = args.customer.caseId;
   await waitFor(sup, 'the queued customer and the available agent on the board', (a) => {
     const row = document.querySelector(`#queue-rows tr[data-case-id="${a.caseId}"]`);

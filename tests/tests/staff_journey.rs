@@ -181,6 +181,14 @@ fn approval_and_review(server: &Server, artifacts: &Path) -> Result<()> {
             && order[1..].iter().all(|s| s.ends_with(":locked")),
         "steps at the start of the checks: {order:?}"
     );
+    // The quality panel measured the customer's video.
+    let q = &r["approval"]["quality"];
+    ensure!(
+        q["kbps"].as_f64().unwrap_or(0.0) > 50.0
+            && q["fps"].as_f64().unwrap_or(0.0) > 5.0
+            && q["width"].as_u64().unwrap_or(0) >= 320,
+        "call quality: {q}"
+    );
     ensure!(
         r["approval"]["instructionSeen"]
             .as_str()
