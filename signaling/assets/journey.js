@@ -995,6 +995,7 @@ function renderQueue() {
   err.classList.toggle('bad', Boolean(q.error));
   err.classList.toggle('info', !q.error);
   show($('queue-leave'), queued && J.queueConn === 'connected');
+  show($('queue-tips'), queued || q.joining);
 }
 
 // ---------------------------------------------------------------------------------------------

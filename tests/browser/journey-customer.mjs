@@ -305,6 +305,22 @@ async function scenarioWeekend(args, browser, checks) {
   const page = await newPage(browser, 'customer', args.viewport);
   const shot = makeShooter(args, page, args.viewport);
   let mismatchDone = false;
+  // First a browser that refuses the camera: the device step explains what to do.
+  const denied = await newPage(browser, 'denied', args.viewport);
+  await denied.evaluateOnNewDocument(() => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+  });
+  await denied.goto(new URL(cs.link, args.baseUrl).toString(), { waitUntil: 'domcontentloaded' });
+  await waitForStep(denied, 'welcome');
+  await denied.click('#welcome-start');
+  await waitForStep(denied, 'device');
+  await denied.click('#device-start');
+  await denied.waitForSelector('#device-error', { visible: true, timeout: 10_000 });
+  checks.deniedText = await textOf(denied, '#device-error');
+  checks.deniedButton = await textOf(denied, '#device-start');
+  checks.deniedContinueHidden = !(await isShown(denied, '#device-continue'));
+  await makeShooter(args, denied, args.viewport)('device-denied');
+  await denied.close();
   // The same walk as prepareCustomer, with a word-order mismatch first on the data step.
   await page.goto(new URL(cs.link, args.baseUrl).toString(), { waitUntil: 'domcontentloaded' });
   await waitForStep(page, 'welcome');
@@ -460,6 +476,11 @@ async function scenarioAborted(args, browser, checks) {
   await api.must('POST', `/api/v1/cases/${cs.id}/instruction`, { body: { text: 'Please turn on a light.' } }, [204]);
   await waitForJourney(page, 'the instruction', (x) => x.instruction === 'Please turn on a light.', 10_000);
   await shot('call');
+  // A reload in the middle of the call: back into the same call.
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await waitForStep(page, 'call', 15_000);
+  await waitForJourney(page, 'the call connected again after a reload', (x) => x.callState === 'connected', 30_000);
+  checks.reconnectedAfterReload = true;
   await api.must('POST', `/api/v1/cases/${cs.id}/abort`, { body: { reason: 'bad_light', note: 'Obraz ni viden, premalo svetlobe.' } });
   const j = await waitForJourney(page, 'back in the queue', (x) => x.step === 'queue' && x.queueConn === 'connected' && x.position != null, 20_000);
   checks.result = j.result;

@@ -5,15 +5,15 @@
 //!     queue; an agent (REST) takes the customer, the bare agent call page joins, video flows,
 //!     an instruction is shown, the TAN is typed, the agent approves and the page goes on to
 //!     e-signing.
-//! (2) `outside_hours_prepare_but_not_queue`: Saturday: the next opening is shown, the
-//!     preparation works (a swapped name is explained and corrected), the queue says when it
+//! (2) `outside_hours_prepare_but_not_queue`: Saturday: the next opening is shown, a refused
+//!     camera is explained, the preparation works (a swapped name is explained and corrected), the queue says when it
 //!     opens, at desktop size.
 //! (3) `expired_link_shows_the_expiry_page`: the server restarted three days later on the same
 //!     data: the expiry page.
 //! (4) `dropped_customer_keeps_the_place`: two customers queued; the first one goes offline for a
 //!     few seconds and then reloads the page: place 1 each time.
-//! (5) `aborted_call_goes_back_to_the_queue`: the agent aborts for bad light: the customer is
-//!     queued again and told why.
+//! (5) `aborted_call_goes_back_to_the_queue`: the page is reloaded during the call and joins it
+//!     again; the agent aborts for bad light: the customer is queued again and told why.
 //!
 //! The driver is `tests/browser/journey-customer.mjs` (helpers in `customer.mjs`); screenshots
 //! of each step go to `target/e2e-artifacts/customer_journey_<scenario>/`.
@@ -194,6 +194,12 @@ fn outside_hours_prepare_but_not_queue() -> Result<()> {
         "{en:?}"
     );
     assert_eq!(c["langEn"], "en", "{c}");
+    assert!(
+        check_str(&out, "deniedText").contains("dovoljenja"),
+        "no help for a refused camera: {c}"
+    );
+    assert_eq!(c["deniedButton"], "Poskusi znova", "{c}");
+    assert_eq!(c["deniedContinueHidden"], true, "{c}");
     assert_eq!(c["consentRefused"], true, "{c}");
     assert!(
         c["differences"].as_array().is_some_and(|d| !d.is_empty()),
@@ -306,6 +312,7 @@ fn aborted_call_goes_back_to_the_queue() -> Result<()> {
     let out = drive("aborted", &server, &[&case], extra, &s.artifacts)?;
     let c = &out.result["checks"];
     assert_eq!(c["result"]["state"], "aborted", "{c}");
+    assert_eq!(c["reconnectedAfterReload"], true, "{c}");
     assert_eq!(c["whyShown"], true, "{c}");
     assert!(
         check_str(&out, "why").contains("not enough light"),
