@@ -104,6 +104,18 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the media loop answers and is under capacity.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let draining = state
+        .cases
+        .as_ref()
+        .and_then(|c| c.cluster.as_ref())
+        .is_some_and(|c| c.is_draining());
+    if draining {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": "draining"})),
+        )
+            .into_response();
+    }
     match state.media.load().await {
         Ok(load) if load.calls < load.max_calls => {
             (StatusCode::OK, Json(json!({"ready": true, "load": load}))).into_response()

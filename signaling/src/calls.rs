@@ -79,6 +79,16 @@ pub trait CallStore: Send + Sync + 'static {
         now: OffsetDateTime,
         ttl: time::Duration,
     ) -> Result<NewCall, SignalingError>;
+    /// A room with tokens made elsewhere (a media node opening a call signaling placed on
+    /// it; `crate::cluster`).
+    fn create_with_tokens(
+        &self,
+        call_id: &str,
+        customer_token: &str,
+        agent_token: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<NewCall, SignalingError>;
     fn get(&self, call_id: &str) -> Option<CallView>;
     /// Takes the seat a token names for `connection`; refuses if another connection holds it.
     fn claim(
@@ -149,12 +159,19 @@ impl MemoryCallStore {
     }
 
     fn insert(&self, call_id: String, now: OffsetDateTime, ttl: time::Duration) -> NewCall {
-        let new = NewCall {
-            call_id: call_id.clone(),
-            customer_token: random_token(),
-            agent_token: random_token(),
-            expires_at: now + ttl,
-        };
+        self.insert_tokens(
+            NewCall {
+                call_id,
+                customer_token: random_token(),
+                agent_token: random_token(),
+                expires_at: now + ttl,
+            },
+            now,
+        )
+    }
+
+    fn insert_tokens(&self, new: NewCall, now: OffsetDateTime) -> NewCall {
+        let call_id = new.call_id.clone();
         let mut g = self.lock();
         g.tokens.insert(
             digest(&new.customer_token),
@@ -194,6 +211,28 @@ impl CallStore for MemoryCallStore {
             return Err(SignalingError::CallExists);
         }
         Ok(self.insert(call_id.to_string(), now, ttl))
+    }
+
+    fn create_with_tokens(
+        &self,
+        call_id: &str,
+        customer_token: &str,
+        agent_token: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<NewCall, SignalingError> {
+        if self.lock().calls.contains_key(call_id) {
+            return Err(SignalingError::CallExists);
+        }
+        Ok(self.insert_tokens(
+            NewCall {
+                call_id: call_id.to_string(),
+                customer_token: customer_token.to_string(),
+                agent_token: agent_token.to_string(),
+                expires_at,
+            },
+            now,
+        ))
     }
 
     fn get(&self, call_id: &str) -> Option<CallView> {

@@ -39,7 +39,7 @@ pub const CASE_TOKEN_HEADER: &str = "x-case-token";
 pub struct CasesCtx {
     pub cases: Arc<Cases>,
     pub evidence: Arc<dyn EvidenceStore>,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Signs webhook bodies (HMAC-SHA256).
     pub webhook_secret: String,
     /// A participant absent from a call this long aborts the attempt.
@@ -51,6 +51,8 @@ pub struct CasesCtx {
     pub grant_key: ring::hmac::Key,
     /// Recently decrypted WAVs, so an audio element's range requests do not decrypt again.
     pub(crate) wav_cache: crate::staff_api::WavCache,
+    /// This process in a scale-out deployment (`None`: the embedded one-machine mode).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl CasesCtx {
@@ -60,10 +62,14 @@ impl CasesCtx {
         webhook_secret: String,
     ) -> Self {
         let grace = cases.config().queue.rejoin_grace_secs;
+        let hub = Arc::new(Hub::default());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            hub.attach_bus(cases.store().clone());
+        }
         CasesCtx {
             cases,
             evidence,
-            hub: Hub::default(),
+            hub,
             webhook_secret,
             call_grace: StdDuration::from_secs(grace),
             recordings: None,
@@ -73,7 +79,15 @@ impl CasesCtx {
             )
             .expect("the system random source works"),
             wav_cache: crate::staff_api::WavCache::default(),
+            cluster: None,
         }
+    }
+
+    /// Places calls on media nodes (role signaling) or opens the rooms placed here (role
+    /// media); see `crate::cluster`.
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Lets the compliance portal verify and play recordings.
@@ -713,46 +727,88 @@ pub fn call_id_of(case: &Case) -> String {
 pub async fn take(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
     let ctx = ctx(&state)?.clone();
     let (actor, _) = staff(&ctx, &headers).await?;
+    if let Some(c) = ctx.cluster.as_ref()
+        && c.role == crate::cluster::NodeRole::Signaling
+        && !c.media_available(&ctx).await
+    {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "media_unavailable",
+            "no media node can take a call now; try again shortly",
+        ));
+    }
     let Some(case) = ctx.cases.take_next(&actor).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let call_id = call_id_of(&case);
-    let call = match state
-        .calls
-        .create_with_id(&call_id, OffsetDateTime::now_utc(), state.call_ttl)
-    {
-        Ok(c) => c,
-        Err(e) => {
-            // Give the customer back: the attempt cannot run without a room.
-            let _ = ctx
-                .cases
-                .abort(
-                    &actor,
-                    &case.id,
-                    AbortReason::ConnectionLost,
-                    "no call room",
-                )
-                .await;
-            return Err(e.into());
+    let (call_id, agent_token, media_url) = match ctx.cluster.as_ref() {
+        Some(c) if c.role == crate::cluster::NodeRole::Signaling => {
+            match c.place(&ctx, &case, state.call_ttl).await {
+                Ok(p) => {
+                    ctx.hub.call_ready(
+                        &case.id,
+                        &p.call_id,
+                        &p.customer_token,
+                        Some(&p.node.public_url),
+                    );
+                    (p.call_id, p.agent_token, Some(p.node.public_url))
+                }
+                Err(e) => {
+                    warn!(case_id = %case.id, error = %e, "no media node for the call");
+                    let _ = ctx
+                        .cases
+                        .requeue_after_node_failure(&case.id, &e.to_string())
+                        .await;
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "media_unavailable",
+                        "no media node can take the call now; the customer keeps the place",
+                    ));
+                }
+            }
+        }
+        _ => {
+            let call_id = call_id_of(&case);
+            let call = match state.calls.create_with_id(
+                &call_id,
+                OffsetDateTime::now_utc(),
+                state.call_ttl,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    // Give the customer back: the attempt cannot run without a room.
+                    let _ = ctx
+                        .cases
+                        .abort(
+                            &actor,
+                            &case.id,
+                            AbortReason::ConnectionLost,
+                            "no call room",
+                        )
+                        .await;
+                    return Err(e.into());
+                }
+            };
+            ctx.hub
+                .call_ready(&case.id, &call.call_id, &call.customer_token, None);
+            tokio::spawn(watch_call(
+                state.clone(),
+                ctx.clone(),
+                case.id.clone(),
+                call_id.clone(),
+            ));
+            (call_id, call.agent_token, None)
         }
     };
-    ctx.hub
-        .call_ready(&case.id, &call.call_id, &call.customer_token);
-    tokio::spawn(watch_call(
-        state.clone(),
-        ctx.clone(),
-        case.id.clone(),
-        call_id.clone(),
-    ));
     info!(case_id = %case.id, call_id = %call_id, "agent took a customer");
     crate::metrics::observe_taken(&state, &ctx, &case);
     let questions = &ctx.cases.config().identification.questions;
     Ok(Json(json!({
         "case": case_view(&case, true),
         "call": {
-            "call_id": call.call_id,
-            "token": call.agent_token,
-            "link": format!("/agent?token={}", call.agent_token),
+            "link": format!("{}/agent?token={agent_token}", media_url.as_deref().unwrap_or("")),
+            "call_id": call_id,
+            "token": agent_token,
+            "media_url": media_url,
         },
         "questions": questions,
     }))
@@ -761,7 +817,12 @@ pub async fn take(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Api
 
 /// Watches a case's call: ends the room when the case leaves the call states, and aborts the
 /// attempt (`connection_lost`) when a participant stays away longer than the grace period.
-async fn watch_call(state: Arc<AppState>, ctx: Arc<CasesCtx>, case_id: String, call_id: String) {
+pub(crate) async fn watch_call(
+    state: Arc<AppState>,
+    ctx: Arc<CasesCtx>,
+    case_id: String,
+    call_id: String,
+) {
     let start = tokio::time::Instant::now();
     let mut absent_since = [Some(start), Some(start)];
     let mut tick = tokio::time::interval(StdDuration::from_millis(500));

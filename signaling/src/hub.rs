@@ -1,14 +1,25 @@
 //! Messages pushed to a customer's queue socket (`/ws/queue`), from whichever request caused
-//! them (an agent taking the customer, an instruction, the result).
+//! them (an agent taking the customer, an instruction, the result, a failed media node).
+//!
+//! Pushes travel on the case store's bus ([`vidid_cases::Store::publish`]): with several
+//! vidid processes on PostgreSQL the socket may be on another process than the request that
+//! caused the push; `NOTIFY` carries it there. On SQLite the bus is in-process. Every process
+//! keeps the call token of each case in a call ("pending"), so a socket that (re)connects to
+//! any process gets it again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::sync::broadcast;
+use vidid_cases::Store;
+use vidid_cases::cluster::BusMsg;
 
 /// What the server sends on `/ws/queue` (docs/signaling.md).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CustomerMsg {
     /// The place in the queue; sent on joining and whenever the queue changes.
@@ -20,6 +31,10 @@ pub enum CustomerMsg {
     CallReady {
         call_id: String,
         token: String,
+        /// Where to join the call (`<media_url>/ws`): the media node the call was placed on;
+        /// absent when it is this server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_url: Option<String>,
     },
     /// A message from the agent, shown to the customer.
     Instruction {
@@ -33,29 +48,35 @@ pub enum CustomerMsg {
         message: Option<String>,
         retries_left: u32,
     },
+    /// The video server of the call failed: the customer is back at the head of the queue
+    /// (`queue` messages follow) and the attempt does not count.
+    Requeued {
+        message: String,
+    },
     Pong,
     Error {
-        code: &'static str,
+        code: String,
         message: String,
         fatal: bool,
     },
 }
 
 /// One message for one case.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Push {
     pub case_id: String,
     pub msg: CustomerMsg,
 }
 
-/// The in-process fan-out to queue sockets, and the call tokens not yet picked up.
-///
-/// TODO(scale-out): with several processes on PostgreSQL the socket may be on another process
-/// than the agent's request; that needs the store's notifications (LISTEN/NOTIFY) to carry
-/// these pushes. In one process this is complete.
+const TOPIC_PUSH: &str = "customer_push";
+const TOPIC_CLEAR: &str = "customer_clear";
+
+/// The fan-out to queue sockets, and the call tokens not yet picked up (see the module docs).
 pub struct Hub {
     tx: broadcast::Sender<Push>,
     pending: Mutex<HashMap<String, CustomerMsg>>,
+    /// To the publisher task (keeps pushes in order); `None`: in-process only.
+    out: Mutex<Option<tokio::sync::mpsc::UnboundedSender<BusMsg>>>,
 }
 
 impl Default for Hub {
@@ -63,31 +84,103 @@ impl Default for Hub {
         Hub {
             tx: broadcast::channel(1024).0,
             pending: Mutex::new(HashMap::new()),
+            out: Mutex::new(None),
         }
     }
 }
 
 impl Hub {
+    /// Sends pushes over `store`'s bus and delivers what arrives on it (from this process
+    /// and others) to this process's sockets. Call once, inside a tokio runtime.
+    pub fn attach_bus(self: &Arc<Self>, store: Arc<dyn Store>) {
+        let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<BusMsg>();
+        let mut inbox = store.bus();
+        *self.out.lock().unwrap_or_else(|e| e.into_inner()) = Some(out_tx);
+        let publisher = store.clone();
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                if let Err(e) = publisher.publish(&m).await {
+                    tracing::warn!(error = %e, topic = %m.topic, "bus publish failed");
+                }
+            }
+        });
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let m = match inbox.recv().await {
+                    Ok(m) => m,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "bus receiver lagged");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                let Some(hub) = hub.upgrade() else { break };
+                hub.receive(&m);
+            }
+        });
+    }
+
+    fn receive(&self, m: &BusMsg) {
+        match m.topic.as_str() {
+            TOPIC_PUSH => match serde_json::from_value::<Push>(m.payload.clone()) {
+                Ok(p) => self.deliver(p),
+                Err(e) => tracing::debug!(error = %e, "ignoring a malformed push"),
+            },
+            TOPIC_CLEAR => {
+                if let Some(id) = m.payload["case_id"].as_str() {
+                    self.lock().remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deliver(&self, p: Push) {
+        if matches!(p.msg, CustomerMsg::CallReady { .. }) {
+            self.lock().insert(p.case_id.clone(), p.msg.clone());
+        }
+        let _ = self.tx.send(p);
+    }
+
+    /// Hands a message to the bus; `false` when there is none (deliver locally).
+    fn send_bus(&self, topic: &str, payload: serde_json::Value) -> bool {
+        let g = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        match g.as_ref() {
+            Some(tx) => tx
+                .send(BusMsg {
+                    topic: topic.to_string(),
+                    payload,
+                })
+                .is_ok(),
+            None => false,
+        }
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Push> {
         self.tx.subscribe()
     }
 
-    /// Sends to the case's socket(s), if any are open.
+    /// Sends to the case's socket(s), wherever they are open.
     pub fn push(&self, case_id: &str, msg: CustomerMsg) {
-        let _ = self.tx.send(Push {
+        let p = Push {
             case_id: case_id.to_string(),
             msg,
-        });
+        };
+        let payload = serde_json::to_value(&p).unwrap_or_default();
+        if !self.send_bus(TOPIC_PUSH, payload) {
+            self.deliver(p);
+        }
     }
 
     /// A call token for the customer: pushed now and kept until the call ends, so a socket
     /// that (re)connects later still gets it.
-    pub fn call_ready(&self, case_id: &str, call_id: &str, token: &str) {
+    pub fn call_ready(&self, case_id: &str, call_id: &str, token: &str, media_url: Option<&str>) {
         let msg = CustomerMsg::CallReady {
             call_id: call_id.to_string(),
             token: token.to_string(),
+            media_url: media_url.map(str::to_string),
         };
-        self.lock().insert(case_id.to_string(), msg.clone());
         self.push(case_id, msg);
     }
 
@@ -95,8 +188,10 @@ impl Hub {
         self.lock().get(case_id).cloned()
     }
 
+    /// Forgets the case's call token everywhere.
     pub fn clear(&self, case_id: &str) {
         self.lock().remove(case_id);
+        self.send_bus(TOPIC_CLEAR, json!({ "case_id": case_id }));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerMsg>> {

@@ -30,6 +30,7 @@ pub mod api;
 pub mod background;
 pub mod calls;
 pub mod cases_api;
+pub mod cluster;
 mod error;
 pub mod evidence;
 pub mod hub;

@@ -45,7 +45,7 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -
 
 fn error(code: &'static str, message: impl Into<String>, fatal: bool) -> CustomerMsg {
     CustomerMsg::Error {
-        code,
+        code: code.to_string(),
         message: message.into(),
         fatal,
     }
