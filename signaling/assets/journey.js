@@ -127,6 +127,7 @@ function setLang(next) {
   history.replaceState(null, '', `?${q}`);
   applyStatic();
   render();
+  setTitle();
 }
 
 const locale = () => (lang === 'sl' ? 'sl-SI' : 'en-GB');
@@ -166,6 +167,7 @@ function showStep(step) {
   }
   if (step !== 'device') stopDeviceCheck();
   render();
+  setTitle();
   if (changed) {
     note('step', { step });
     window.scrollTo(0, 0);
@@ -173,6 +175,12 @@ function showStep(step) {
     const h = document.querySelector(`section[data-step="${step}"] h1`);
     if (h && step !== 'loading') h.focus({ preventScroll: true });
   }
+}
+
+function setTitle() {
+  const h = document.querySelector(`section[data-step="${J.step}"] h1`);
+  const head = h?.textContent?.trim();
+  document.title = head && J.step !== 'loading' ? `${head} – ${T.doc_title}` : T.doc_title;
 }
 
 function fail(textKey, detail = {}) {
@@ -299,9 +307,13 @@ function route(s) {
     case 'expired':
       return goExpired(s.expires_at);
     case 'queued':
+      return goQueue({ attach: true });
     case 'in_call':
     case 'checks':
-      return goQueue({ attach: true });
+      // The call token comes again on the queue socket (call_ready).
+      J.callState = 'connecting';
+      showStep('call');
+      return connectQueue();
     case 'aborted':
       if (s.final || !(s.retries_left > 0)) {
         return showResult({ state: 'aborted', message: s.message, retries_left: 0 });
@@ -522,23 +534,54 @@ async function pickPhoto() {
   photo.url = null;
   photo.file = null;
   if (!file) return renderUpload();
-  if (file.size > MAX_PHOTO_BYTES) {
+  let chosen = file;
+  if (file.size > MAX_PHOTO_BYTES && (await sniff(file))) {
+    // Phone cameras easily make more than 8 MB: make it smaller here rather than refuse it.
+    chosen = (await downscale(file)) ?? file;
+  }
+  if (chosen.size > MAX_PHOTO_BYTES) {
     photo.error = 'upload_too_big';
     photo.errorArg = (file.size / 1024 / 1024).toFixed(1);
-  } else if (file.size < 64) {
+  } else if (chosen.size < 64) {
     photo.error = 'upload_too_small';
   } else {
-    const kind = await sniff(file);
-    if (!kind || (file.type && file.type !== kind)) photo.error = 'upload_bad_type';
+    const kind = await sniff(chosen);
+    if (!kind || (chosen.type && chosen.type !== kind)) photo.error = 'upload_bad_type';
     else {
-      photo.file = file;
+      photo.file = chosen;
       photo.type = kind;
-      photo.url = URL.createObjectURL(file);
+      photo.url = URL.createObjectURL(chosen);
     }
   }
   note('photo_picked', { size: file.size, type: file.type, error: photo.error });
   renderUpload();
   if (photo.file) $('upload-submit').focus();
+}
+
+// A JPEG under the size limit (at most 3000 pixels on the long side, smaller and more
+// compressed if need be), or null when the browser cannot decode the picture.
+async function downscale(file) {
+  try {
+    const bitmap = await createImageBitmap(file);
+    let blob = null;
+    for (const [side, quality] of [[3000, 0.9], [2400, 0.85], [1800, 0.8], [1400, 0.75]]) {
+      const scale = Math.min(1, side / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement('canvas');
+      canvas.width = Math.round(bitmap.width * scale);
+      canvas.height = Math.round(bitmap.height * scale);
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
+      if (blob && blob.size <= MAX_PHOTO_BYTES) break;
+    }
+    bitmap.close?.();
+    if (!blob) return null;
+    const name = `${file.name.replace(/\.[a-z]+$/i, '')}.jpg`;
+    note('photo_downscaled', { from: file.size, to: blob.size });
+    return new File([blob], name, { type: 'image/jpeg' });
+  } catch (err) {
+    note('photo_downscale_failed', { error: String(err) });
+    return null;
+  }
 }
 
 async function sendPhoto() {
@@ -896,6 +939,8 @@ function onQueueMessage(msg) {
       break;
     case 'instruction':
       J.instruction = String(msg.text ?? '');
+      store.instruction = { callId: J.callId, text: J.instruction };
+      save();
       note('instruction', { text: J.instruction });
       renderCall();
       break;
@@ -1013,7 +1058,8 @@ function startCustomerCall({ call_id: callId, token: callToken }) {
   if (c.token !== callToken) {
     c.token = callToken;
     c.retries = 0;
-    J.instruction = null;
+    // After a reload the last instruction of this call is still what the agent asked for.
+    J.instruction = store.instruction?.callId === callId ? store.instruction.text : null;
     J.tan = null;
   }
   note('call_ready', { call_id: callId });

@@ -113,7 +113,9 @@ export async function prepareCustomer(page, {
   link, baseUrl, name, dateOfBirth, documentNumber, documentKind = 'id_card', photoPath, lang,
   onStep = async () => {}, expectQueue = true,
 }) {
-  const url = new URL(link, baseUrl ?? page.url());
+  const base = baseUrl ?? (page.url().startsWith('http') ? page.url() : null);
+  if (!base && !/^https?:/.test(link)) throw new Error(`prepareCustomer: a relative link (${link}) needs baseUrl`);
+  const url = new URL(link, base ?? undefined);
   if (lang) url.searchParams.set('lang', lang);
   await page.goto(url.toString(), { waitUntil: 'domcontentloaded' });
 

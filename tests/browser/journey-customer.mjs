@@ -350,6 +350,39 @@ async function scenarioWeekend(args, browser, checks) {
   await shot('consent');
   await page.click('#consent-continue');
   await waitForStep(page, 'upload');
+  // A file that is not a picture: refused in the page.
+  const pick = (kind) => page.evaluate(async (k) => {
+    let file;
+    if (k === 'text') {
+      file = new File(['this is not a picture'.repeat(10)], 'notes.txt', { type: 'text/plain' });
+    } else {
+      // Noise does not compress: a PNG of well over 8 MB, as a phone camera might make.
+      const c = document.createElement('canvas');
+      c.width = 2600;
+      c.height = 2000;
+      const ctx = c.getContext('2d');
+      const img = ctx.createImageData(c.width, c.height);
+      for (let i = 0; i < img.data.length; i += 1) img.data[i] = (i & 3) === 3 ? 255 : (Math.random() * 256) | 0;
+      ctx.putImageData(img, 0, 0);
+      const blob = await new Promise((r) => c.toBlob(r, 'image/png'));
+      file = new File([blob], 'huge.png', { type: 'image/png' });
+    }
+    const dt = new DataTransfer();
+    dt.items.add(file);
+    const input = document.getElementById('photo-input');
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+    return file.size;
+  }, kind);
+  await pick('text');
+  await waitForJourney(page, 'a text file refused', (x) => x.photoError === 'upload_bad_type', 10_000);
+  checks.badTypeText = await textOf(page, '#upload-error');
+  checks.hugeBytes = await pick('huge');
+  const huge = await waitForJourney(page, 'the big photo made smaller',
+    (x) => x.events.some((e) => e.type === 'photo_downscaled' || e.type === 'photo_downscale_failed') && x.photoError === null, 30_000)
+    .catch(async (e) => { throw new Error(`${e.message} ${JSON.stringify(await journeyEvents(page))}`); });
+  checks.downscaled = (await journeyEvents(page)).find((e) => e.type === 'photo_downscaled') ?? null;
+  checks.hugeError = huge.photoError;
   await (await page.$('#photo-input')).uploadFile(args.photoPath);
   await page.waitForSelector('#upload-submit:not([disabled])');
   await shot('upload');

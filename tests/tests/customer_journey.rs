@@ -200,6 +200,15 @@ fn outside_hours_prepare_but_not_queue() -> Result<()> {
     );
     assert_eq!(c["deniedButton"], "Poskusi znova", "{c}");
     assert_eq!(c["deniedContinueHidden"], true, "{c}");
+    assert!(
+        check_str(&out, "badTypeText").contains("JPEG"),
+        "a text file was not refused: {c}"
+    );
+    assert!(c["hugeBytes"].as_u64().unwrap_or(0) > 8 << 20, "{c}");
+    assert!(
+        c["downscaled"]["to"].as_u64().is_some_and(|b| b <= 8 << 20),
+        "a big photo was not made smaller: {c}"
+    );
     assert_eq!(c["consentRefused"], true, "{c}");
     assert!(
         c["differences"].as_array().is_some_and(|d| !d.is_empty()),
