@@ -77,7 +77,6 @@ pub struct Cluster {
 struct NodeMetrics {
     calls: IntGauge,
     capacity: IntGauge,
-    load_permille: IntGauge,
     draining: IntGauge,
     load_ratio: prometheus::Gauge,
 }
@@ -97,10 +96,6 @@ impl NodeMetrics {
         Ok(NodeMetrics {
             calls: g("vidid_node_calls", "Calls running on this node")?,
             capacity: g("vidid_node_capacity", "Calls this node takes at most")?,
-            load_permille: g(
-                "vidid_node_load_permille",
-                "Calls over capacity on this node, in thousandths",
-            )?,
             draining: g(
                 "vidid_node_draining",
                 "1 while the node finishes its calls before stopping",
@@ -188,7 +183,6 @@ impl Cluster {
             f64::from(calls) / f64::from(self.capacity)
         };
         self.metrics.load_ratio.set(ratio);
-        self.metrics.load_permille.set((ratio * 1000.0) as i64);
     }
 
     fn node_row(&self, calls: u32) -> MediaNode {

@@ -378,6 +378,9 @@ impl Server {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        // Tests stop servers mid-call and expect the calls ended at once (not drained), unless
+        // they ask for a drain grace themselves.
+        cmd.env("VIDID__NODE__DRAIN_GRACE_SECS", "0");
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
