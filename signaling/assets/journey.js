@@ -17,6 +17,8 @@ const MAX_PHOTO_BYTES = 8 * 1024 * 1024;
 const QUEUE_PING_MS = 10_000;
 const QUEUE_DEAD_MS = 25_000;
 const REDIRECT_SECS = 5;
+// While queued, how often the page asks whether the server sees it connected.
+const QUEUE_CHECK_MS = 15_000;
 const PREP_STEPS = ['device', 'consent', 'upload', 'confirm', 'queue', 'call'];
 
 const params = new URLSearchParams(location.search);
@@ -776,7 +778,7 @@ function renderConfirm() {
 // ---------------------------------------------------------------------------------------------
 // The queue: joining, the live socket, reconnecting
 
-const q = { ws: null, stop: false, backoff: 0, retryTimer: null, pingTimer: null, lastRecv: 0, joining: false, error: null, left: false };
+const q = { ws: null, stop: false, backoff: 0, retryTimer: null, pingTimer: null, checkTimer: null, lastRecv: 0, joining: false, error: null, left: false };
 
 async function goQueue({ join = false, attach = false } = {}) {
   showStep('queue');
@@ -849,6 +851,7 @@ function connectQueue() {
     const hello = { type: 'queue', token };
     if (store.rejoin) hello.rejoin_token = store.rejoin;
     ws.send(JSON.stringify(hello));
+    scheduleQueueCheck(2000);
     q.pingTimer = setInterval(() => {
       if (Date.now() - q.lastRecv > QUEUE_DEAD_MS) {
         note('queue_socket_dead');
@@ -891,6 +894,30 @@ function dropQueueSocket() {
   if (!q.stop) scheduleReconnect();
 }
 
+// The server marks a place disconnected when a socket of it closes; if an old socket's close
+// is handled after this socket attached (a reload, a quick reconnect), the place stays marked
+// disconnected although we are here, and agents skip it. Check now and then, and attach again.
+function scheduleQueueCheck(ms = QUEUE_CHECK_MS) {
+  clearTimeout(q.checkTimer);
+  q.checkTimer = setTimeout(async () => {
+    q.checkTimer = null;
+    if (q.stop || !q.ws || q.ws.readyState !== WebSocket.OPEN) return;
+    let r = null;
+    try {
+      r = await api('GET', '/api/v1/customer');
+    } catch {
+      /* the socket's own watchdog handles a dead network */
+    }
+    if (r?.ok && r.data.state === 'queued' && r.data.queue && r.data.queue.connected === false && q.ws) {
+      note('queue_not_connected_on_server');
+      q.backoff = 0;
+      dropQueueSocket();
+      return;
+    }
+    if (!q.stop && q.ws) scheduleQueueCheck();
+  }, ms);
+}
+
 function scheduleReconnect() {
   if (q.retryTimer || q.stop) return;
   J.queueConn = navigator.onLine === false ? 'offline' : 'reconnecting';
@@ -907,6 +934,7 @@ function scheduleReconnect() {
 
 function stopQueue() {
   q.stop = true;
+  clearTimeout(q.checkTimer);
   clearTimeout(q.retryTimer);
   q.retryTimer = null;
   clearInterval(q.pingTimer);

@@ -485,6 +485,18 @@ async function scenarioDropped(args, browser, checks) {
   j = await waitForJourney(page, 'reattached after the reload', (x) => x.queueConn === 'connected' && x.position != null, 20_000);
   checks.afterReload = { step: j.step, position: j.position };
   check(j.position === 1, `after the reload at ${j.position}`);
+  // The server must see the reloaded page connected (else agents skip the customer); the page
+  // heals a stale "disconnected" within seconds, so allow a little time.
+  let after = null;
+  for (let i = 0; i < 40; i += 1) {
+    const qv2 = await api.must('GET', '/api/v1/queue');
+    after = (qv2.queue ?? []).find((p) => p.case_id === a.id);
+    if (after?.connected === true) break;
+    await sleep(250);
+  }
+  checks.serverAfterReload = after ?? null;
+  check(after?.connected === true, `after the reload the server sees ${JSON.stringify(after)}`);
+  checks.healedOnServer = (await journeyEvents(page)).some((e) => e.type === 'queue_not_connected_on_server');
   const c = await api.caseByKey(a.id);
   checks.state = c.state;
 }
