@@ -224,6 +224,32 @@ async function recordStep(page, item) {
   await waitFor(page, `step ${item} to pass`, (it) => document.querySelector(`#step-${it}`)?.dataset.status === 'passed', item);
 }
 
+/** Records a passing answer for a step (no snapshots). */
+async function passStep(page, item) {
+  const sel = `#step-${item}`;
+  switch (item) {
+    case 'alone_in_room':
+      await page.click(`${sel} input[name=room_shown]`);
+      await page.click(`${sel} input[name=nobody_else]`);
+      break;
+    case 'intent': {
+      const n = await page.$$eval(`${sel} .question`, (q) => q.length);
+      for (let i = 0; i < n; i += 1) {
+        await page.type(`${sel} input[name="answer-${i}"]`, 'Yes.');
+        await page.click(`${sel} input[name="acceptable-${i}"][value=yes]`);
+      }
+      break;
+    }
+    case 'face_matches_document':
+      await page.click(`${sel} input[name=matches][value=yes]`);
+      break;
+    default:
+      await page.click(`${sel} input[name=shown]`);
+      await page.click(`${sel} input[name=security_ok]`);
+  }
+  await recordStep(page, item);
+}
+
 async function approval() {
   const caseId = args.customer.caseId;
   const custCtx = await browser.createBrowserContext();
@@ -440,6 +466,94 @@ async function compliance(caseId) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Scenario: a failed check, the TAN typed by the customer on their page, an abort
+
+async function abortScenario() {
+  const caseId = args.customer.caseId;
+  const custCtx = await browser.createBrowserContext();
+  const agentCtx = await browser.createBrowserContext();
+  const agent = await newPage(agentCtx, 'agent');
+  await agent.goto(`${args.baseUrl}/agent`);
+  await signIn(agent, args.agent);
+  await waitFor(agent, 'the queue view', () => window.vidid?.console?.view === 'queue');
+  await agent.click('#set-available');
+  const cust = await customerSide(custCtx);
+  emit({ event: 'queued', mode: cust.mode });
+  await waitFor(agent, 'the customer ready', () => !document.querySelector('#take-next').disabled, null, 30000);
+  await agent.click('#take-next');
+  await waitFor(agent, 'the call view', () => window.vidid.console.view === 'call');
+  await customerJoins(custCtx, cust);
+  await waitFor(agent, 'the call to connect with video', () => window.vidid.console.callState === 'connected'
+    && document.querySelector('#remote-video').videoWidth > 0, null, 45000);
+  await agent.click('#start-checks');
+  await waitFor(agent, 'the checks state', () => document.querySelector('#step-alone_in_room')?.dataset.status === 'current');
+
+  // The first four steps pass.
+  await passStep(agent, 'alone_in_room');
+  await passStep(agent, 'intent');
+  await passStep(agent, 'face_matches_document');
+  await passStep(agent, 'document_front');
+  // The back's security features do not look right: the step fails and stays open.
+  await agent.click('#step-document_back input[name=shown]');
+  await agent.type('#step-document_back textarea', 'The laminate peels at the corner.');
+  await agent.click('#step-document_back button.record');
+  await waitFor(agent, 'the failed check', () => /Failed/.test(document.querySelector('#step-document_back .step-badge')?.textContent ?? '')
+    && document.querySelector('#step-document_back').dataset.status === 'current');
+  const failedBadge = await agent.$eval('#step-document_back .step-badge', (e) => e.textContent);
+  const tanLockedAfterFailure = await agent.$eval('#step-tan', (e) => e.dataset.status);
+  // A second look: it passes.
+  await agent.click('#step-document_back input[name=security_ok]');
+  await recordStep(agent, 'document_back');
+
+  // The code goes out; the customer types it on their own page; the console sees it.
+  await agent.click('#tan-send');
+  await waitFor(agent, 'the TAN to be sent', () => window.vidid.console.tanSentTo);
+  let code = null;
+  for (let i = 0; i < 50 && !code; i += 1) {
+    code = latestTan(caseId);
+    if (!code) await sleep(100);
+  }
+  if (!code) throw new Error('no TAN in the outbox');
+  if (cust.mode === 'journey') {
+    await cust.page.bringToFront();
+    await cust.page.waitForSelector('#tan-input', { visible: true, timeout: 15000 });
+    await cust.page.type('#tan-input', code);
+    await cust.page.click('#tan-submit');
+    await agent.bringToFront();
+  } else {
+    const r = await fetch(`${args.baseUrl}/api/v1/customer/tan`, {
+      method: 'POST', headers: { 'X-Case-Token': args.customer.token, 'Content-Type': 'application/json' }, body: JSON.stringify({ code }),
+    });
+    if (!r.ok) throw new Error(`customer TAN: HTTP ${r.status}`);
+  }
+  await waitFor(agent, 'the console to show the code the customer typed', () => document.querySelector('#step-tan')?.dataset.status === 'passed', null, 15000);
+  const approveDisabled = await agent.$eval('#approve', (b) => b.disabled);
+  await shoot(agent, '11-agent-failed-check');
+
+  // Abort, with a reason and a note.
+  await agent.click('#abort');
+  await visible(agent, '#abort-dialog[open] #abort-reason');
+  await shoot(agent, '12-agent-abort-dialog');
+  await agent.click('#abort-confirm');
+  const noReason = await agent.$eval('#abort-error', (e) => e.textContent);
+  await agent.select('#abort-reason', 'third_party_suspected');
+  await agent.type('#abort-note', 'A second voice was heard prompting the answers.');
+  await agent.click('#abort-confirm');
+  await waitFor(agent, 'back to the queue after the abort', () => window.vidid.console.view === 'queue'
+    && window.vidid.console.lastDecision?.state === 'aborted');
+  let customerResult = null;
+  if (cust.mode === 'journey') {
+    const h = await waitFor(cust.page, 'the result on the customer page', () => window.vidid?.journey?.result || null);
+    customerResult = await h.jsonValue();
+  } else {
+    const h = await waitFor(cust.page, 'the result on the queue socket', () => window.__q.find((m) => m.type === 'result'));
+    customerResult = await h.jsonValue();
+  }
+  result.abort = { failedBadge, tanLockedAfterFailure, approveDisabled, noReason, customerResult, tanCode: code };
+  await Promise.all([agentCtx.close(), custCtx.close()]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scenario: the agent is refused by the portal; the supervisor's board
 
 async function board() {
@@ -522,6 +636,7 @@ async function main() {
   });
   if (args.scenario === 'approval') await approval();
   else if (args.scenario === 'board') await board();
+  else if (args.scenario === 'abort') await abortScenario();
   else throw new Error(`unknown scenario ${args.scenario}`);
   result.ok = true;
 }

@@ -10,6 +10,9 @@
 //!     the WAV (a stereo WAV); every access is in the case's audit trail with its purpose.
 //! (3) An agent who opens the compliance portal is refused (and the API answers 403).
 //! (4) A supervisor's board shows a queued customer and the agent's state as it changes.
+//! (5) A failed check is shown as failed and holds the later steps until it is redone; the
+//!     customer types the TAN on
+//!     their own page and the console sees it; the agent aborts with a reason and a note.
 //!
 //! Screenshots of every main screen at desktop (1280×800) and phone (390×844) size go to
 //! `target/e2e-artifacts/staff_*/`.
@@ -256,6 +259,107 @@ fn approval_and_review(server: &Server, artifacts: &Path) -> Result<()> {
         r["compliance"]["dossier"]["evidence"].as_u64().unwrap_or(0) >= 3,
         "the dossier shows the snapshots: {}",
         r["compliance"]["dossier"]
+    );
+    Ok(())
+}
+
+#[test]
+fn failed_check_customer_typed_tan_and_abort() {
+    let name = "staff_failed_check_and_abort";
+    if skip_browser_tests(name) {
+        return;
+    }
+    let _lock = browser_lock().expect("browser test lock");
+    let artifacts = artifacts_dir(name).expect("artifacts dir");
+    let server = start(&artifacts);
+    if let Err(e) = failed_check_and_abort(&server, &artifacts) {
+        panic!(
+            "{name} failed: {e:?}\n(artifacts in {})",
+            artifacts.display()
+        );
+    }
+}
+
+fn failed_check_and_abort(server: &Server, artifacts: &Path) -> Result<()> {
+    let agent_pw = server.add_user("ana", "agent")?;
+    let case = server.create_case(NAME, json!({}))?;
+    let out = drive(
+        server,
+        artifacts,
+        json!({
+            "scenario": "abort",
+            "customer": customer_args(&case),
+            "agent": {"username": "ana", "password": agent_pw},
+            "outboxPath": server.sms_outbox(),
+        }),
+    )?;
+    let a = &out.result["abort"];
+    ensure!(
+        a["failedBadge"]
+            .as_str()
+            .is_some_and(|t| t.contains("Failed")),
+        "the failed check is shown: {a}"
+    );
+    ensure!(
+        a["tanLockedAfterFailure"] == "locked",
+        "the steps after a failed one wait: {a}"
+    );
+    ensure!(
+        a["noReason"].as_str().is_some_and(|t| !t.is_empty()),
+        "an abort without a reason is refused by the page: {a}"
+    );
+    ensure!(
+        a["customerResult"]["state"] == "aborted",
+        "the customer is told: {a}"
+    );
+    let c = server
+        .api("GET", &format!("/api/v1/cases/{}", case.id), None)?
+        .json()?;
+    ensure!(
+        // The journey page may already have queued the customer again for the next attempt.
+        (c["state"] == "aborted" || c["state"] == "queued")
+            && c["attempts"] == 1
+            && c["last_abort"] == "third_party_suspected"
+            && c["retries_left"] == 2,
+        "case: {c}"
+    );
+    // The trail: the failed check with the observation, the customer's own TAN entry, the abort.
+    let sup_pw = server.add_user("sam", "supervisor")?;
+    let cookie = login(server, "sam", &sup_pw)?;
+    let (status, trail) = staff_get(server, &cookie, &format!("/api/v1/cases/{}/audit", case.id))?;
+    ensure!(status == 200, "audit: HTTP {status}: {trail}");
+    let events = audit_events(&trail);
+    ensure!(
+        events.iter().any(|e| e["type"] == "check_recorded"
+            && e["item"] == "document_back"
+            && e["passed"] == false
+            && e["answer"]["observation"]
+                .as_str()
+                .is_some_and(|o| o.contains("laminate"))),
+        "the failed check in the trail: {events:?}"
+    );
+    let verified_by: Vec<&str> = trail["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|s| s.contains("\"tan_verified\""))
+        })
+        .filter_map(|e| e["actor_role"].as_str())
+        .collect();
+    ensure!(
+        verified_by == ["customer"],
+        "the TAN was verified by the customer's own entry: {verified_by:?}"
+    );
+    ensure!(
+        events.iter().any(|e| e["type"] == "aborted"
+            && e["reason"] == "third_party_suspected"
+            && e["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("second voice"))),
+        "the abort in the trail: {events:?}"
     );
     Ok(())
 }
