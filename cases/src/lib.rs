@@ -59,6 +59,8 @@ pub mod queue;
 mod service;
 pub mod store;
 pub mod tan;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod users;
 pub mod validity;
 pub mod webhook;

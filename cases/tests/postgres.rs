@@ -9,30 +9,30 @@ async fn postgres_store() {
         return;
     };
 
-    let url = pg.database("full_flow").await;
+    let url = pg.database("full_flow");
     let dir = tempfile::tempdir().unwrap();
     common::full_flow(common::connect(&url).await, dir.path()).await;
 
-    let url = pg.database("tamper").await;
+    let url = pg.database("tamper");
     let dir = tempfile::tempdir().unwrap();
     common::tamper(common::connect(&url).await, &url, dir.path()).await;
 
-    let url = pg.database("users").await;
+    let url = pg.database("users");
     let dir = tempfile::tempdir().unwrap();
     common::users_and_sessions(common::connect(&url).await, dir.path()).await;
 
-    let url = pg.database("queue_rules").await;
+    let url = pg.database("queue_rules");
     let dir = tempfile::tempdir().unwrap();
     common::queue_rules(common::connect(&url).await, dir.path()).await;
 
     // Two processes starting together migrate once, then share one queue.
-    let url = pg.database("two_processes").await;
+    let url = pg.database("two_processes");
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = tokio::join!(common::connect(&url), common::connect(&url));
     common::two_processes(a, b, true, dir.path()).await;
 
     // Scale-out: the node registry, requeue on a node failure, the bus between processes.
-    let url = pg.database("cluster").await;
+    let url = pg.database("cluster");
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = tokio::join!(common::connect(&url), common::connect(&url));
     common::cluster(a, b, dir.path()).await;
