@@ -29,6 +29,8 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// `[http.rate_limit]`: limits on `/api/v1/*` per client (docs/api.md).
+    pub rate_limit: vidid_signaling::ratelimit::RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -73,6 +75,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            rate_limit: Default::default(),
         }
     }
 }
@@ -119,6 +122,10 @@ impl Config {
         }
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.vault
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        cfg.http
+            .rate_limit
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         cfg.cases

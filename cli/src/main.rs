@@ -294,13 +294,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         data_dir = %cfg.data_dir.display(),
         "vidid serving"
     );
+    let limiter = vidid_signaling::ratelimit::RateLimiter::new(cfg.http.rate_limit.clone())
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let app = vidid_signaling::ratelimit::with_limiter(
+        vidid_signaling::router(state.clone()),
+        Arc::new(limiter),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        axum::serve(listener, vidid_signaling::router(state.clone()))
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .into_future(),
     );
     shutdown_signal().await;
     sweeper.abort();

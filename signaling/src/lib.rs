@@ -38,6 +38,7 @@ pub mod metrics;
 mod openapi;
 pub mod pages;
 pub mod queue_ws;
+pub mod ratelimit;
 pub mod recordings;
 pub mod secrets;
 pub mod staff_api;
@@ -118,6 +119,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(api::metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .merge(cases_router())
+        .layer(axum::middleware::from_fn_with_state(
+            ratelimit::RateLimiter::with_defaults(),
+            ratelimit::limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_responses,
