@@ -346,12 +346,16 @@ function renderRecordings(recs) {
 
 const KIND_LABEL = { id_photo: 'Uploaded ID photo', face: 'Face', document_front: 'Document front', document_back: 'Document back', document_photo: 'Uploaded document photo', photo: 'Uploaded document photo' };
 
+function evidenceImage(e) {
+  const src = `/api/v1/cases/${encodeURIComponent(px.caseId)}/evidence/${encodeURIComponent(e.object_id)}?grant=${encodeURIComponent(viewGrant)}`;
+  const label = KIND_LABEL[e.kind] ?? e.kind;
+  return h('a', { href: src, target: '_blank', rel: 'noopener', title: `${label}: open in full size` },
+    h('img', { src, alt: label, loading: 'lazy' }));
+}
+
 function renderEvidence(list) {
   const figs = list.map((e) => h('figure', { dataset: { objectId: e.object_id, kind: e.kind } },
-    h('img', {
-      src: `/api/v1/cases/${encodeURIComponent(px.caseId)}/evidence/${encodeURIComponent(e.object_id)}?grant=${encodeURIComponent(viewGrant)}`,
-      alt: KIND_LABEL[e.kind] ?? e.kind, loading: 'lazy',
-    }),
+    evidenceImage(e),
     h('figcaption', {}, h('strong', {}, KIND_LABEL[e.kind] ?? e.kind),
       h('div', { class: 'muted' }, `${fmtDateTime(e.taken_at)} · ${fmtBytes(e.bytes)}`),
       h('div', { class: 'muted mono', title: e.sha256 }, `sha256 ${String(e.sha256 ?? '').slice(0, 16)}…`))));
