@@ -421,7 +421,9 @@ function buildSteps(questions) {
     body.append(form);
     const redo = h('button', { type: 'button', class: 'secondary small redo', hidden: true, onclick: () => { editing = s.item; updateCase(cx.case); } }, 'Change');
     return h('li', { id: `step-${s.item}`, dataset: { item: s.item, status: 'locked' }, 'aria-labelledby': `step-title-${s.item}` },
-      h('div', { class: 'step-head' }, h('span', { id: `step-title-${s.item}` }, s.title), h('span', { class: 'step-summary muted small' }), redo,
+      h('div', { class: 'step-head' },
+        h('span', { class: 'step-title' }, h('span', { id: `step-title-${s.item}` }, s.title), h('span', { class: 'step-summary muted small' })),
+        redo,
         h('span', { class: 'badge step-badge' }, 'To do')),
       body);
   });
@@ -494,6 +496,28 @@ async function submitCheck(item, form, err, questions) {
     err.textContent = errorText(e);
   } finally {
     btn.disabled = false;
+  }
+}
+
+function stepSummary(rec) {
+  const a = rec.answer ?? {};
+  switch (rec.item) {
+    case 'alone_in_room':
+      return [a.room_shown ? 'room shown' : 'room NOT shown', a.nobody_else_seen_or_heard ? 'nobody else' : 'someone else present'].join(', ');
+    case 'intent': {
+      const n = (a.answers ?? []).length;
+      const ok = (a.answers ?? []).filter((x) => x.acceptable).length;
+      return `${ok}/${n} acceptable`;
+    }
+    case 'face_matches_document':
+      return a.matches ? 'matches' : 'does NOT match';
+    case 'document_front':
+    case 'document_back':
+      return [a.shown ? 'shown' : 'NOT shown', a.security_features_ok ? 'features ok' : 'features NOT ok'].join(', ');
+    case 'tan':
+      return rec.passed ? 'read back' : 'not confirmed';
+    default:
+      return '';
   }
 }
 
@@ -576,6 +600,7 @@ function updateCase(c) {
     badge.textContent = { passed: 'Passed', failed: 'Failed', current: rec && !rec.passed ? 'Failed – redo' : 'Now', locked: 'To do' }[status];
     badge.className = `badge step-badge ${status === 'passed' ? 'ok' : status === 'failed' || (rec && !rec.passed) ? 'bad' : ''}`;
     li.querySelector('.redo').hidden = !(status === 'passed' && s.item !== 'tan' && started);
+    li.querySelector('.step-summary').textContent = rec ? stepSummary(rec) : '';
     li.querySelector('.step-body').hidden = status === 'passed' || status === 'locked';
     if (s.item === 'tan' && rec?.passed) {
       const out = $('#tan-result');
