@@ -488,8 +488,14 @@ async function abortScenario() {
   await agent.click('#start-checks');
   await waitFor(agent, 'the checks state', () => document.querySelector('#step-alone_in_room')?.dataset.status === 'current');
 
-  // The first four steps pass.
+  // The first four steps pass; a reload in between resumes the call and the checklist.
   await passStep(agent, 'alone_in_room');
+  await agent.reload();
+  await waitFor(agent, 'the call resumed after a reload', () => window.vidid?.console?.view === 'call'
+    && window.vidid.console.callState === 'connected' && document.querySelector('#remote-video').videoWidth > 0
+    && document.querySelector('#step-alone_in_room')?.dataset.status === 'passed'
+    && document.querySelector('#step-intent')?.dataset.status === 'current', null, 45000);
+  const resumed = true;
   await passStep(agent, 'intent');
   await passStep(agent, 'face_matches_document');
   await passStep(agent, 'document_front');
@@ -549,7 +555,7 @@ async function abortScenario() {
     const h = await waitFor(cust.page, 'the result on the queue socket', () => window.__q.find((m) => m.type === 'result'));
     customerResult = await h.jsonValue();
   }
-  result.abort = { failedBadge, tanLockedAfterFailure, approveDisabled, noReason, customerResult, tanCode: code };
+  result.abort = { resumed, failedBadge, tanLockedAfterFailure, approveDisabled, noReason, customerResult, tanCode: code };
   await Promise.all([agentCtx.close(), custCtx.close()]);
 }
 

@@ -10,7 +10,7 @@
 //!     the WAV (a stereo WAV); every access is in the case's audit trail with its purpose.
 //! (3) An agent who opens the compliance portal is refused (and the API answers 403).
 //! (4) A supervisor's board shows a queued customer and the agent's state as it changes.
-//! (5) A failed check is shown as failed and holds the later steps until it is redone; the
+//! (5) The console resumes the call after a reload; a failed check is shown as failed and holds the later steps until it is redone; the
 //!     customer types the TAN on
 //!     their own page and the console sees it; the agent aborts with a reason and a note.
 //!
@@ -299,6 +299,10 @@ fn failed_check_and_abort(server: &Server, artifacts: &Path) -> Result<()> {
             .as_str()
             .is_some_and(|t| t.contains("Failed")),
         "the failed check is shown: {a}"
+    );
+    ensure!(
+        a["resumed"] == true,
+        "the console resumed the call after a reload: {a}"
     );
     ensure!(
         a["tanLockedAfterFailure"] == "locked",
