@@ -10,9 +10,9 @@
 //!     the WAV (a stereo WAV); every access is in the case's audit trail with its purpose.
 //! (3) An agent who opens the compliance portal is refused (and the API answers 403).
 //! (4) A supervisor's board shows a queued customer and the agent's state as it changes.
-//! (5) The console resumes the call after a reload; a failed check is shown as failed and holds the later steps until it is redone; the
-//!     customer types the TAN on
-//!     their own page and the console sees it; the agent aborts with a reason and a note.
+//! (5) The console resumes the call after a reload; a failed check is shown as failed and holds
+//!     the later steps until it is redone; the customer types the TAN on their own page and the
+//!     console sees it; the agent aborts with a reason and a note.
 //!
 //! Screenshots of every main screen at desktop (1280×800) and phone (390×844) size go to
 //! `target/e2e-artifacts/staff_*/`.
