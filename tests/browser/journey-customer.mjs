@@ -539,6 +539,23 @@ async function scenarioAborted(args, browser, checks) {
   checks.retriesLeft = c.retries_left;
   checks.attempts = c.attempts;
   await agentPage.close();
+
+  // The second attempt: the agent takes the customer again and rejects: the page says what to
+  // do next, and nothing brings the customer back into the queue.
+  await api.must('PUT', '/api/v1/agent/availability', { body: { status: 'available' } });
+  const take2 = await api.must('POST', '/api/v1/agent/take');
+  check(take2?.call?.call_id && take2.call.call_id !== take.call.call_id, `second take: ${JSON.stringify(take2?.call)}`);
+  await waitForStep(page, 'call', 15_000);
+  await api.must('POST', `/api/v1/cases/${cs.id}/reject`, { body: { reason: 'Dokument ni veljaven.' } });
+  const r = await waitForJourney(page, 'the rejection', (x) => x.step === 'result' && x.result?.state === 'rejected', 15_000);
+  checks.rejected = { step: r.step, result: r.result, title: await textOf(page, '#result-title'), next: await textOf(page, '#result-next') };
+  checks.requeueHidden = !(await isShown(page, '#result-requeue'));
+  await shot('result-rejected');
+  // A reload shows the same result.
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await waitForStep(page, 'result');
+  checks.rejectedAfterReload = (await journeyState(page)).result?.state;
+  checks.stateEnd = (await api.caseByKey(cs.id)).state;
 }
 
 const SCENARIOS = {

@@ -13,7 +13,8 @@
 //! (4) `dropped_customer_keeps_the_place`: two customers queued; the first one goes offline for a
 //!     few seconds and then reloads the page: place 1 each time.
 //! (5) `aborted_call_goes_back_to_the_queue`: the page is reloaded during the call and joins it
-//!     again; the agent aborts for bad light: the customer is queued again and told why.
+//!     again; the agent aborts for bad light: the customer is queued again and told why; the
+//!     second attempt is rejected: the page says what to do next, also after a reload.
 //!
 //! The driver is `tests/browser/journey-customer.mjs` (helpers in `customer.mjs`); screenshots
 //! of each step go to `target/e2e-artifacts/customer_journey_<scenario>/`.
@@ -328,8 +329,18 @@ fn aborted_call_goes_back_to_the_queue() -> Result<()> {
         "the reason is not shown: {c}"
     );
     assert_eq!(c["position"], 1, "{c}");
+    assert_eq!(c["state"], "queued", "after the abort: {c}");
+    assert_eq!(c["attempts"], 1, "{c}");
+    // The second attempt was rejected.
+    assert_eq!(c["rejected"]["result"]["state"], "rejected", "{c}");
+    assert_eq!(
+        c["rejected"]["title"], "Your identity could not be confirmed",
+        "{c}"
+    );
+    assert_eq!(c["requeueHidden"], true, "{c}");
+    assert_eq!(c["rejectedAfterReload"], "rejected", "{c}");
     let v = case_state(&server, &case.id)?;
-    assert_eq!(v["state"], "queued", "{v}");
-    assert_eq!(v["attempts"], 1, "{v}");
+    assert_eq!(v["state"], "rejected", "{v}");
+    assert_eq!(v["attempts"], 2, "{v}");
     Ok(())
 }
