@@ -281,6 +281,25 @@ async function approval() {
     && document.querySelector('#remote-video').videoWidth > 0, null, 45000);
   emit({ event: 'call_connected' });
 
+  // A supervisor watching the board sees the call in progress and the agent in it.
+  let boardDuringCall = null;
+  if (args.supervisor) {
+    const supCtx = await browser.createBrowserContext();
+    const sup = await newPage(supCtx, 'supervisor');
+    await sup.goto(`${args.baseUrl}/board`);
+    await signIn(sup, args.supervisor);
+    await waitFor(sup, 'the call on the board', (a) => document.querySelector(`#call-rows tr[data-case-id="${a.caseId}"]`)
+      && Array.from(document.querySelectorAll('#agent-rows tr')).some((r) => r.textContent.includes(a.username) && r.dataset.status === 'in_call'),
+    { caseId, username: args.agent.username });
+    boardDuringCall = await sup.evaluate(() => ({
+      calls: Array.from(document.querySelectorAll('#call-rows tr')).map((r) => r.textContent),
+      callsTile: document.querySelector('#v-calls').textContent,
+    }));
+    await shoot(sup, '02b-board-during-call');
+    await supCtx.close();
+    await agent.bringToFront();
+  }
+
   // The checklist, in order.
   await agent.click('#start-checks');
   await waitFor(agent, 'the checks state', () => window.vidid.console.caseState === 'checks'
@@ -367,7 +386,7 @@ async function approval() {
   await agentCtx.close();
   await custCtx.close();
 
-  result.approval = { caseId, quality, order, instructionSeen, tanCode: code, customerResult, customerMode: cust.mode, customerCallState };
+  result.approval = { caseId, boardDuringCall, quality, order, instructionSeen, tanCode: code, customerResult, customerMode: cust.mode, customerCallState };
   await compliance(caseId);
 }
 

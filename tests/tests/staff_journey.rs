@@ -9,7 +9,8 @@
 //!     (audit trail on the page), plays the recording (the `<audio>` element plays) and downloads
 //!     the WAV (a stereo WAV); every access is in the case's audit trail with its purpose.
 //! (3) An agent who opens the compliance portal is refused (and the API answers 403).
-//! (4) A supervisor's board shows a queued customer and the agent's state as it changes.
+//! (4) A supervisor's board shows the call in progress (1), a queued customer and the agent's
+//!     state as it changes.
 //! (5) The console resumes the call after a reload; a failed check is shown as failed and holds
 //!     the later steps until it is redone; the customer types the TAN on their own page and the
 //!     console sees it; the agent aborts with a reason and a note.
@@ -136,6 +137,7 @@ fn agent_approves_and_compliance_reviews() {
 fn approval_and_review(server: &Server, artifacts: &Path) -> Result<()> {
     let agent_pw = server.add_user("anna", "agent")?;
     let comp_pw = server.add_user("cora", "compliance")?;
+    let sup_pw = server.add_user("sam", "supervisor")?;
     let case = server.create_case(NAME, json!({}))?;
 
     let out = drive(
@@ -146,6 +148,7 @@ fn approval_and_review(server: &Server, artifacts: &Path) -> Result<()> {
             "customer": customer_args(&case),
             "agent": {"username": "anna", "password": agent_pw},
             "compliance": {"username": "cora", "password": comp_pw},
+            "supervisor": {"username": "sam", "password": sup_pw},
             "outboxPath": server.sms_outbox(),
         }),
     )?;
@@ -183,6 +186,15 @@ fn approval_and_review(server: &Server, artifacts: &Path) -> Result<()> {
         order.first() == Some(&"alone_in_room:current")
             && order[1..].iter().all(|s| s.ends_with(":locked")),
         "steps at the start of the checks: {order:?}"
+    );
+    // The supervisor's board showed the call while it ran.
+    let board = &r["approval"]["boardDuringCall"];
+    ensure!(
+        board["callsTile"] == "1"
+            && board["calls"][0]
+                .as_str()
+                .is_some_and(|t| t.contains("anna")),
+        "the board during the call: {board}"
     );
     // The quality panel measured the customer's video.
     let q = &r["approval"]["quality"];
