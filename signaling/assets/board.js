@@ -25,8 +25,8 @@ function render(d) {
   const hours = d.hours ?? {};
   $('#v-queue').textContent = String(q.length ?? 0);
   $('#s-queue').textContent = `${q.connected ?? 0} connected`;
-  $('#v-longest').textContent = q.longest_wait_secs != null ? fmtDuration(q.longest_wait_secs) : '–';
-  $('#s-longest').textContent = q.estimated_wait_secs != null ? `new customers ≈ ${fmtDuration(q.estimated_wait_secs)}` : 'no estimate (no agent on duty)';
+  $('#v-longest').textContent = q.length && q.longest_wait_secs != null ? fmtDuration(q.longest_wait_secs) : '–';
+  $('#s-longest').textContent = q.estimated_wait_secs != null ? `new customers ≈ ${fmtDuration(q.estimated_wait_secs)}` : 'no estimate yet';
   $('#tile-longest').classList.toggle('alert', (q.longest_wait_secs ?? 0) > 600);
   const avail = agents.filter((a) => a.status === 'available').length;
   $('#v-agents').textContent = String(avail);
