@@ -23,12 +23,61 @@ pub struct Config {
     pub vault: vidid_vault::VaultConfig,
     /// `[cases]`: the identification service (store, hours, queue, TAN, sessions; docs/api.md).
     pub cases: vidid_signaling::vidid_cases::CasesConfig,
+    /// `[node]`: this process's role and place in a scale-out deployment (deploy/README.md).
+    pub node: NodeConfig,
+    /// `[cluster]`: what all nodes of one deployment share.
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// `all` (everything in one process), `signaling` or `media`; `--role`.
+    pub role: vidid_signaling::cluster::NodeRole,
+    /// Unique per node; default: the host name.
+    pub id: Option<String>,
+    /// The base URL browsers use to reach this node (media nodes: required), e.g.
+    /// `https://media-1.vidid.example`.
+    pub public_url: Option<String>,
+    /// Calls this node takes at most; default `media.max_calls`.
+    pub capacity: Option<u32>,
+    /// On SIGTERM: how long running calls may take to finish before they are ended.
+    pub drain_grace_secs: u64,
+    /// How often a media node writes its heartbeat; silent for three intervals is dead.
+    pub heartbeat_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Signs join tokens and portal grants; the same on every node (≥ 32 characters). Unset
+    /// in the embedded mode: generated into `<data-dir>/secrets/cluster-secret`.
+    #[serde(skip_serializing)]
+    pub secret: Option<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            role: Default::default(),
+            id: None,
+            public_url: None,
+            capacity: None,
+            drain_grace_secs: 900,
+            heartbeat_secs: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the listener serves HTTPS (browsers need it
+    /// for camera access anywhere but localhost).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// `[http.rate_limit]`: limits on `/api/v1/*` per client (docs/api.md).
     pub rate_limit: vidid_signaling::ratelimit::RateLimitConfig,
 }
@@ -67,6 +116,8 @@ impl Default for Config {
             log: LogConfig::default(),
             vault: vidid_vault::VaultConfig::default(),
             cases: Default::default(),
+            node: NodeConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -75,6 +126,8 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
             rate_limit: Default::default(),
         }
     }
@@ -106,6 +159,16 @@ impl Config {
         data_dir: Option<PathBuf>,
         listen: Option<SocketAddr>,
     ) -> anyhow::Result<Config> {
+        Self::load_with_role(file, data_dir, listen, None)
+    }
+
+    /// [`Config::load`] with `--role`.
+    pub fn load_with_role(
+        file: Option<&Path>,
+        data_dir: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+        role: Option<vidid_signaling::cluster::NodeRole>,
+    ) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -120,7 +183,11 @@ impl Config {
         if let Some(l) = listen {
             fig = fig.merge(Serialized::default("http.listen", l.to_string()));
         }
+        if let Some(r) = role {
+            fig = fig.merge(Serialized::default("node.role", r));
+        }
         let cfg: Config = fig.extract().context("invalid configuration")?;
+        cfg.check_roles()?;
         cfg.vault
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -135,6 +202,46 @@ impl Config {
             anyhow::bail!("invalid configuration: media.video_codecs must name at least one codec");
         }
         Ok(cfg)
+    }
+}
+
+impl Config {
+    /// The rules of a scale-out deployment (role ≠ all) and of TLS.
+    fn check_roles(&self) -> anyhow::Result<()> {
+        use vidid_signaling::cluster::NodeRole;
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            anyhow::bail!("invalid configuration: http.tls_cert and http.tls_key go together");
+        }
+        if self.node.heartbeat_secs == 0 {
+            anyhow::bail!("invalid configuration: node.heartbeat_secs must be at least 1");
+        }
+        if self.node.role == NodeRole::All {
+            return Ok(());
+        }
+        let role = self.node.role.as_str();
+        match self.cluster.secret.as_deref() {
+            Some(s) if s.len() >= 32 => {}
+            _ => anyhow::bail!(
+                "invalid configuration: role {role} needs cluster.secret (VIDID__CLUSTER__SECRET, at least 32 characters, the same on every node)"
+            ),
+        }
+        let shared = self
+            .cases
+            .store
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+        if !shared {
+            anyhow::bail!(
+                "invalid configuration: role {role} needs the shared PostgreSQL store (cases.store.url = postgres://…)"
+            );
+        }
+        if self.node.role == NodeRole::Media && self.node.public_url.is_none() {
+            anyhow::bail!(
+                "invalid configuration: a media node needs node.public_url (where browsers reach it)"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -177,6 +284,37 @@ mod tests {
             jail.create_file("bad.toml", "[cases.queue]\nmax_length = 0\n")?;
             let err = Config::load(Some(Path::new("bad.toml")), None, None).unwrap_err();
             assert!(format!("{err:#}").contains("queue.max_length"), "{err:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+    fn roles_need_their_settings() {
+        figment::Jail::expect_with(|jail| {
+            use vidid_signaling::cluster::NodeRole;
+            let cfg = Config::load(None, None, None).unwrap();
+            assert_eq!(cfg.node.role, NodeRole::All);
+            let err = Config::load_with_role(None, None, None, Some(NodeRole::Media)).unwrap_err();
+            assert!(format!("{err:#}").contains("cluster.secret"), "{err:#}");
+            jail.set_env("VIDID__CLUSTER__SECRET", "0123456789abcdef0123456789abcdef");
+            let err = Config::load_with_role(None, None, None, Some(NodeRole::Media)).unwrap_err();
+            assert!(format!("{err:#}").contains("PostgreSQL"), "{err:#}");
+            jail.set_env(
+                "VIDID__CASES__STORE__URL",
+                "postgres://vidid@127.0.0.1/vidid",
+            );
+            let err = Config::load_with_role(None, None, None, Some(NodeRole::Media)).unwrap_err();
+            assert!(format!("{err:#}").contains("public_url"), "{err:#}");
+            jail.set_env("VIDID__NODE__PUBLIC_URL", "https://m1.example");
+            jail.set_env("VIDID__NODE__ROLE", "signaling");
+            let cfg = Config::load(None, None, None).unwrap();
+            assert_eq!(cfg.node.role, NodeRole::Signaling, "env sets the role");
+            let cfg = Config::load_with_role(None, None, None, Some(NodeRole::Media)).unwrap();
+            assert_eq!(cfg.node.role, NodeRole::Media, "the flag wins");
+            jail.set_env("VIDID__HTTP__TLS_CERT", "/etc/vidid/cert.pem");
+            let err = Config::load(None, None, None).unwrap_err();
+            assert!(format!("{err:#}").contains("tls_key"), "{err:#}");
             Ok(())
         });
     }

@@ -20,6 +20,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing::info;
 
+use vidid_signaling::cluster::NodeRole;
+
 use crate::config::Config;
 
 #[derive(Parser)]
@@ -46,6 +48,9 @@ enum Command {
         /// TOML config file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// all (everything on one machine), signaling or media (a scale-out deployment).
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
     },
     /// Work with recordings.
     Recording {
@@ -68,6 +73,23 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    All,
+    Signaling,
+    Media,
+}
+
+impl From<RoleArg> for NodeRole {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::All => NodeRole::All,
+            RoleArg::Signaling => NodeRole::Signaling,
+            RoleArg::Media => NodeRole::Media,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -94,8 +116,10 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             listen,
             config,
+            role,
         } => {
-            let cfg = Config::load(config.as_deref(), data_dir, listen)?;
+            let cfg =
+                Config::load_with_role(config.as_deref(), data_dir, listen, role.map(Into::into))?;
             init_tracing(&cfg);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -256,7 +280,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         vidid_vault::keys::FileKeys::open(cfg.vault.keys_dir(&cfg.data_dir))
             .context("opening the vault's keys")?,
     );
-    let (grant_secret, _) = vidid_signaling::secrets::load_or_create(&cfg.data_dir, "grant-key")?;
+    // One secret signs join tokens and portal grants, shared by every node of a deployment.
+    let cluster_secret = match &cfg.cluster.secret {
+        Some(s) => s.clone(),
+        None => vidid_signaling::secrets::load_or_create(&cfg.data_dir, "cluster-secret")?.0,
+    };
+    let cluster = cluster(&cfg, &registry, cluster_secret.as_bytes())?;
     let cases_ctx = Arc::new(
         vidid_signaling::cases_api::CasesCtx::new(
             cases,
@@ -264,16 +293,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             webhook_secret,
         )
         .with_recordings(Arc::new(library::VaultLibrary::new(&vault, keys)))
-        .with_grant_secret(grant_secret.as_bytes()),
+        .with_grant_secret(cluster_secret.as_bytes())
+        .with_cluster(cluster.clone()),
     );
-    let sweeper = vidid_signaling::background::spawn_sweeper(
-        cases_ctx.clone(),
-        std::time::Duration::from_secs(5),
-    );
-    let webhooks = vidid_signaling::background::spawn_webhook_sender(
-        cases_ctx.clone(),
-        std::time::Duration::from_secs(2),
-    );
+    let role = cfg.node.role;
+    let mut background = Vec::new();
+    if role != NodeRole::Media {
+        background.push(vidid_signaling::background::spawn_sweeper(
+            cases_ctx.clone(),
+            std::time::Duration::from_secs(5),
+        ));
+        background.push(vidid_signaling::background::spawn_webhook_sender(
+            cases_ctx.clone(),
+            std::time::Duration::from_secs(2),
+        ));
+    }
     let state = Arc::new(vidid_signaling::AppState {
         calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
         media: media.clone(),
@@ -285,11 +319,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         scrape_hooks: vec![recorder_hook, vault_hook],
         cases: Some(cases_ctx),
     });
-    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
+    background.extend(vidid_signaling::cluster::spawn(
+        cluster.clone(),
+        state.clone(),
+        cases_ctx_of(&state),
+    ));
+    let listener = std::net::TcpListener::bind(cfg.http.listen)
         .with_context(|| format!("binding http listener {}", cfg.http.listen))?;
+    listener.set_nonblocking(true)?;
     info!(
         http = %listener.local_addr()?,
+        tls = cfg.http.tls_cert.is_some(),
+        role = role.as_str(),
+        node = %cluster.node_id,
         media_udp = %media.local_addr(),
         data_dir = %cfg.data_dir.display(),
         "vidid serving"
@@ -300,31 +342,76 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         vidid_signaling::router(state.clone()),
         Arc::new(limiter),
     );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stop_rx.await;
-        })
-        .into_future(),
-    );
+    let handle = axum_server::Handle::new();
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = match (&cfg.http.tls_cert, &cfg.http.tls_key) {
+        (Some(cert), Some(key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "reading the TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let h = handle.clone();
+            tokio::spawn(async move {
+                axum_server::from_tcp_rustls(listener, tls)?
+                    .handle(h)
+                    .serve(make)
+                    .await
+            })
+        }
+        _ => {
+            let h = handle.clone();
+            tokio::spawn(
+                async move { axum_server::from_tcp(listener)?.handle(h).serve(make).await },
+            )
+        }
+    };
+
+    // Drain: not ready, no new calls; running calls may finish within the grace period; a
+    // second signal ends them at once.
     shutdown_signal().await;
-    sweeper.abort();
-    webhooks.abort();
+    cluster.start_draining();
+    cluster.heartbeat_now(&state, &cases_ctx_of(&state)).await;
+    let grace = std::time::Duration::from_secs(cfg.node.drain_grace_secs);
+    let running = media.load().await.map(|l| l.calls).unwrap_or(0);
+    if running > 0 && !grace.is_zero() {
+        info!(
+            calls = running,
+            grace_secs = grace.as_secs(),
+            "draining: waiting for calls to finish (signal again to end them now)"
+        );
+        tokio::select! {
+            _ = wait_for_calls_to_end(&media, grace) => {}
+            _ = shutdown_signal() => info!("second signal: ending the calls now"),
+        }
+    }
+    for task in &background {
+        task.abort();
+    }
     // Calls end before the sockets close, so every recording is finished, not cut.
     let ended = media.end_all("the server is shutting down").await;
     for call in &ended {
         let _ = state.calls.end(&call.call_id, call.recording_id.clone());
     }
-    let _ = stop_tx.send(());
-    if tokio::time::timeout(std::time::Duration::from_secs(10), server)
-        .await
-        .is_err()
+    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    match tokio::time::timeout(std::time::Duration::from_secs(12), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server stopped with an error"),
+        Err(_) => tracing::warn!("http connections did not close within 10 s"),
+        _ => {}
+    }
+    if role == NodeRole::Media
+        && let Err(e) = cases_ctx_of(&state)
+            .cases
+            .store()
+            .remove_node(&cluster.node_id)
+            .await
     {
-        tracing::warn!("http connections did not close within 10 s");
+        tracing::warn!(error = %e, "leaving the media node registry");
     }
     if !sink.wait_idle(std::time::Duration::from_secs(10)) {
         tracing::warn!("some recordings were still being written at exit");
@@ -334,6 +421,67 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || v.shutdown(std::time::Duration::from_secs(10))).await;
     info!(calls_ended = ended.len(), "stopped");
     Ok(())
+}
+
+/// This process's place in the deployment (`vidid_signaling::cluster`).
+fn cluster(
+    cfg: &Config,
+    registry: &prometheus::Registry,
+    secret: &[u8],
+) -> anyhow::Result<Arc<vidid_signaling::cluster::Cluster>> {
+    let node_id = match &cfg.node.id {
+        Some(id) => id.clone(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "vidid".into()),
+    };
+    let public_url = cfg.node.public_url.clone().unwrap_or_else(|| {
+        let scheme = if cfg.http.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", cfg.http.listen)
+    });
+    Ok(vidid_signaling::cluster::Cluster::new(
+        vidid_signaling::cluster::ClusterSettings {
+            role: cfg.node.role,
+            node_id,
+            public_url,
+            capacity: cfg
+                .node
+                .capacity
+                .unwrap_or(u32::try_from(cfg.media.max_calls).unwrap_or(u32::MAX)),
+            heartbeat: std::time::Duration::from_secs(cfg.node.heartbeat_secs),
+            secret: secret.to_vec(),
+        },
+        registry,
+    )?)
+}
+
+fn cases_ctx_of(state: &vidid_signaling::AppState) -> Arc<vidid_signaling::cases_api::CasesCtx> {
+    state
+        .cases
+        .clone()
+        .expect("vidid serve always runs the cases service")
+}
+
+/// Returns once no call runs on this node, or after `grace`.
+async fn wait_for_calls_to_end(media: &vidid_server::MediaServer, grace: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        match media.load().await {
+            Ok(l) if l.calls == 0 => return,
+            Err(_) => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+    tracing::warn!(
+        grace_secs = grace.as_secs(),
+        "drain grace period over: ending the remaining calls"
+    );
 }
 
 fn recorder_metrics(

@@ -213,9 +213,25 @@ impl Cluster {
         }
     }
 
+    /// The registry, each node's load counting the calls placed on it that it may not have
+    /// reported yet (a call counts from its placement, not from its first packet).
+    async fn nodes_with_placements(
+        &self,
+        ctx: &CasesCtx,
+    ) -> Result<Vec<MediaNode>, vidid_cases::CasesError> {
+        let store = ctx.cases.store();
+        let open = store.open_assignments(None).await?;
+        let mut nodes = store.media_nodes().await?;
+        for n in &mut nodes {
+            let placed = open.iter().filter(|a| a.node_id == n.id).count();
+            n.calls = n.calls.max(u32::try_from(placed).unwrap_or(u32::MAX));
+        }
+        Ok(nodes)
+    }
+
     /// Whether some media node accepts calls now (checked before a customer is taken).
     pub async fn media_available(&self, ctx: &CasesCtx) -> bool {
-        match ctx.cases.store().media_nodes().await {
+        match self.nodes_with_placements(ctx).await {
             Ok(nodes) => pick_node(&nodes, OffsetDateTime::now_utc(), self.dead_after).is_some(),
             Err(_) => false,
         }
@@ -229,7 +245,10 @@ impl Cluster {
         ttl: time::Duration,
     ) -> Result<Placement, PlaceError> {
         let store = ctx.cases.store();
-        let nodes = store.media_nodes().await.map_err(PlaceError::Store)?;
+        let nodes = self
+            .nodes_with_placements(ctx)
+            .await
+            .map_err(PlaceError::Store)?;
         let now = OffsetDateTime::now_utc();
         let node = pick_node(&nodes, now, self.dead_after)
             .cloned()

@@ -189,6 +189,13 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
                         if !send(&mut sink, &p.msg).await || end {
                             break;
                         }
+                        if matches!(p.msg, CustomerMsg::Requeued { .. }) {
+                            // Back in the queue: say where, even if it is the old place.
+                            last_place = None;
+                            if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+                                break;
+                            }
+                        }
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => {

@@ -303,6 +303,8 @@ pub struct ServerOptions {
     pub artifacts_dir: Option<PathBuf>,
     /// Use this data directory instead of a fresh one (a restart after a kill).
     pub data_dir: Option<PathBuf>,
+    /// Listen on this port (e.g. one a node must announce before it starts); default a free one.
+    pub port: Option<u16>,
 }
 
 /// A running `vidid serve`, killed on drop.
@@ -363,7 +365,10 @@ impl Server {
             .unwrap_or_else(|| tmp.path().join("data"));
         fs::create_dir_all(&data_dir)?;
         let log_path = tmp.path().join("server.log");
-        let port = free_tcp_port()?;
+        let port = match opts.port {
+            Some(p) => p,
+            None => free_tcp_port()?,
+        };
         let log = File::create(&log_path)?;
         let mut cmd = Command::new(&bin);
         cmd.arg("serve")
@@ -463,6 +468,28 @@ impl Server {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path)
             .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log_path.display()))
+    }
+
+    /// Sends SIGTERM (a drain) without waiting.
+    pub fn sigterm(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     /// Whether the server process is still running.

@@ -292,7 +292,19 @@ fn publish_public_key(
     let version = match store.head(&key)? {
         Some(existing) => {
             let stored = store.get(&key, existing.version_id.as_deref())?;
-            if stored != bytes {
+            // Nodes of one deployment may share a signing key (a Kubernetes Secret): the record
+            // names the first to publish it; the same key under another node's name is fine.
+            let same_key = stored == bytes
+                || serde_json::from_slice::<PublicKeyRecord>(&stored).is_ok_and(|r| {
+                    (r.algorithm.as_str(), r.key_id.as_str(), r.public_key.as_str(), r.fingerprint_sha256.as_str())
+                        == (
+                            record.algorithm.as_str(),
+                            record.key_id.as_str(),
+                            record.public_key.as_str(),
+                            record.fingerprint_sha256.as_str(),
+                        )
+                });
+            if !same_key {
                 return Err(VaultError::Conflict(key));
             }
             let current = store.retention(&key, existing.version_id.as_deref())?;
