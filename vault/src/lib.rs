@@ -296,13 +296,17 @@ fn publish_public_key(
             // names the first to publish it; the same key under another node's name is fine.
             let same_key = stored == bytes
                 || serde_json::from_slice::<PublicKeyRecord>(&stored).is_ok_and(|r| {
-                    (r.algorithm.as_str(), r.key_id.as_str(), r.public_key.as_str(), r.fingerprint_sha256.as_str())
-                        == (
-                            record.algorithm.as_str(),
-                            record.key_id.as_str(),
-                            record.public_key.as_str(),
-                            record.fingerprint_sha256.as_str(),
-                        )
+                    (
+                        r.algorithm.as_str(),
+                        r.key_id.as_str(),
+                        r.public_key.as_str(),
+                        r.fingerprint_sha256.as_str(),
+                    ) == (
+                        record.algorithm.as_str(),
+                        record.key_id.as_str(),
+                        record.public_key.as_str(),
+                        record.fingerprint_sha256.as_str(),
+                    )
                 });
             if !same_key {
                 return Err(VaultError::Conflict(key));
