@@ -972,6 +972,11 @@ function onQueueMessage(msg) {
       note('instruction', { text: J.instruction });
       renderCall();
       break;
+    case 'requeued':
+      // The call's video server failed: back at the head of the queue, the attempt not counted.
+      note('requeued', { message: msg.message ?? null });
+      onRequeued(msg);
+      break;
     case 'result':
       note('result', { state: msg.state, retries_left: msg.retries_left });
       q.stop = true;
@@ -1212,6 +1217,22 @@ function renderCall() {
   tr.dataset.result = tan?.result ?? '';
   $('tan-submit').disabled = c.tanSending || tan?.result === 'accepted';
   $('tan-input').disabled = tan?.result === 'accepted';
+}
+
+function onRequeued(msg) {
+  clearTimeout(c.retryTimer);
+  c.retryTimer = null;
+  if (call && call.state !== 'ended' && call.state !== 'error') call.close();
+  c.token = null; // the next call_ready is a new call
+  c.error = null;
+  J.callState = null;
+  J.instruction = null;
+  J.tan = null;
+  J.state = 'queued';
+  J.why = msg.message || '';
+  J.requeued = (J.requeued ?? 0) + 1;
+  showStep('queue');
+  renderQueue();
 }
 
 // ---------------------------------------------------------------------------------------------

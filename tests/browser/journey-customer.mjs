@@ -321,6 +321,17 @@ async function scenarioWeekend(args, browser, checks) {
   checks.deniedContinueHidden = !(await isShown(denied, '#device-continue'));
   await makeShooter(args, denied, args.viewport)('device-denied');
   await denied.close();
+  // An in-app browser (Instagram's): told at once to open the link in a real browser.
+  const inapp = await newPage(browser, 'inapp', 'phone');
+  await inapp.setUserAgent('Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 300.0.0.0');
+  await inapp.goto(new URL(cs.link, args.baseUrl).toString(), { waitUntil: 'domcontentloaded' });
+  await waitForStep(inapp, 'welcome');
+  await inapp.click('#welcome-start');
+  await waitForStep(inapp, 'device');
+  checks.inappShown = await isShown(inapp, '#inapp-help');
+  checks.inappText = await textOf(inapp, '#inapp-help');
+  await makeShooter(args, inapp, 'phone')('device-inapp');
+  await inapp.close();
   // The same walk as prepareCustomer, with a word-order mismatch first on the data step.
   await page.goto(new URL(cs.link, args.baseUrl).toString(), { waitUntil: 'domcontentloaded' });
   await waitForStep(page, 'welcome');

@@ -201,6 +201,7 @@ fn outside_hours_prepare_but_not_queue() -> Result<()> {
     );
     assert_eq!(c["deniedButton"], "Poskusi znova", "{c}");
     assert_eq!(c["deniedContinueHidden"], true, "{c}");
+    assert_eq!(c["inappShown"], true, "{c}");
     assert!(
         check_str(&out, "badTypeText").contains("JPEG"),
         "a text file was not refused: {c}"
