@@ -224,6 +224,16 @@ impl FileKeys {
     /// Create the directory and a first KEK and signing key if there are none (first start).
     pub fn ensure(dir: impl Into<PathBuf>) -> Result<(Self, Ensured), KeyError> {
         let dir = dir.into();
+        // Keys provisioned from outside (a read-only Kubernetes Secret, a systemd
+        // `ReadOnlyPaths=`) are opened as they are: nothing to create, nothing to chmod.
+        let provisioned = read_current(&dir, "kek.current").ok().flatten().is_some()
+            && read_current(&dir, "signing.current")
+                .ok()
+                .flatten()
+                .is_some();
+        if provisioned {
+            return Ok((Self::open(dir)?, Ensured::default()));
+        }
         create_private_dir(&dir)?;
         let mut ensured = Ensured::default();
         if read_current(&dir, "kek.current")?.is_none() {
@@ -608,6 +618,23 @@ fn warn_if_open(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn provisioned_keys_are_opened_as_they_are() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("keys");
+        let (_, first) = FileKeys::ensure(&dir).unwrap();
+        assert!(first.created_kek.is_some() && first.created_signing_key.is_some());
+        // A Secret volume's mode (and, on a read-only mount, no chmod possible).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let (keys, again) = FileKeys::ensure(&dir).unwrap();
+        assert!(again.created_kek.is_none() && again.created_signing_key.is_none());
+        assert!(keys.current_kek_id().is_ok());
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o750, "left alone");
+    }
 
     #[test]
     fn generate_rotate_and_unwrap_with_old_keys() {
