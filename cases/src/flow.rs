@@ -1249,6 +1249,23 @@ pub(crate) fn requeue_front(
     Ok(fx)
 }
 
+/// Agent: opens the customer's uploaded ID photo during the call (to compare it with the
+/// document shown); logged like every access to evidence.
+pub(crate) fn view_id_photo(case: &mut Case, actor: &Actor) -> Result<Effects, CasesError> {
+    const ACTION: &str = "view the id photo";
+    require_agent(case, actor, ACTION, &[CaseState::InCall, CaseState::Checks])?;
+    if case.photo.is_none() {
+        return Err(CasesError::NotFound("id photo"));
+    }
+    let mut fx = Effects::default();
+    fx.audit.push(AuditEvent::EvidenceAccessed {
+        recording_id: None,
+        access: "id_photo".into(),
+        purpose: Some("the agent compares the uploaded document with the one shown in the call".into()),
+    });
+    Ok(fx)
+}
+
 /// Snapshots a case may hold over all its attempts.
 pub const MAX_SNAPSHOTS: usize = 60;
 

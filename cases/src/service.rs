@@ -780,6 +780,12 @@ impl Cases {
         })
     }
 
+    /// The call's agent opens the customer's ID photo (logged first); returns the case.
+    pub async fn view_id_photo(&self, actor: &Actor, case_id: &str) -> Result<Case, CasesError> {
+        self.update(case_id, actor, |c, _, _| flow::view_id_photo(c, actor))
+            .await
+    }
+
     /// Whether `actor` may add a snapshot to the case now (checked before the image is
     /// stored; [`Cases::add_snapshot`] checks again atomically).
     pub async fn can_snapshot(&self, actor: &Actor, case_id: &str) -> Result<(), CasesError> {

@@ -219,6 +219,7 @@ async function enterCall(take) {
     const { startCall } = await import('./rtc-call.js');
     call = startCall({
       token: take.call.token,
+      mediaUrl: take.call.media_url,
       role: 'agent',
       localVideo: $('#local-video'),
       remoteVideo: $('#remote-video'),

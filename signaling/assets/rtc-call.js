@@ -33,6 +33,22 @@
 const PING_INTERVAL_MS = 20_000;
 const MAX_EVENTS = 500;
 
+// The call socket's URL: on the media node named by the server (http(s) URLs only), else here.
+export function callSocketUrl(mediaUrl) {
+  if (mediaUrl) {
+    const u = new URL(mediaUrl, location.href);
+    if (u.protocol === 'https:' || u.protocol === 'http:') {
+      u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+      u.pathname = `${u.pathname.replace(/\/+$/, '')}/ws`;
+      u.search = '';
+      u.hash = '';
+      return u.toString();
+    }
+  }
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  return `${scheme}://${location.host}/ws`;
+}
+
 export function startCall({
   token,
   role = 'customer',
@@ -42,6 +58,9 @@ export function startCall({
   onEvent = () => {},
   localStream: givenStream = null,
   video: videoConstraints = { width: 640, height: 480 },
+  // The media node the call was placed on (scale-out: `media_url` of call_ready / take);
+  // absent: this server.
+  mediaUrl = null,
 } = {}) {
   const s = {
     pc: null,
@@ -180,8 +199,7 @@ export function startCall({
   }
 
   function connect() {
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    const ws = new WebSocket(callSocketUrl(mediaUrl));
     s.ws = ws;
     ws.addEventListener('open', () => {
       record('ws_open');

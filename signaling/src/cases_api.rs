@@ -714,7 +714,16 @@ pub async fn queue(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Ap
     let (actor, _) = staff(ctx, &headers).await?;
     let places = ctx.cases.queue(&actor).await?;
     let agents = ctx.cases.agents(&actor).await?;
-    Ok(Json(json!({ "queue": places, "agents": agents })).into_response())
+    let now = ctx.cases.now();
+    let places: Vec<Value> = places
+        .iter()
+        .map(|p| {
+            let mut v = json!(p);
+            v["waiting_secs"] = json!((now - p.joined_at).whole_seconds().max(0));
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "at": rfc3339(now), "queue": places, "agents": agents })).into_response())
 }
 
 /// The call room of a case's current attempt.

@@ -150,6 +150,7 @@ fn cases_router() -> Router<Arc<AppState>> {
             get(s::recording_audio),
         )
         .route("/api/v1/cases/{id}/snapshots", post(s::snapshot))
+        .route("/api/v1/cases/{id}/id-photo", get(s::id_photo))
         .route("/api/v1/customer/tan", post(s::customer_tan))
         .route("/api/v1/board", get(s::board))
         .route("/api/v1/cases/{id}", get(c::get_case))

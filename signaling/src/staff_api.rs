@@ -215,6 +215,7 @@ pub async fn search(
         limit: q.limit.unwrap_or(50),
     };
     let (cases, truncated) = ctx.cases.search_cases(&actor, &query).await?;
+    let names = usernames(ctx, cases.iter().filter_map(|c| c.agent_id.clone())).await;
     let rows: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -226,7 +227,8 @@ pub async fn search(
                 "created_at": rfc3339(c.created_at),
                 "decided_at": c.decided_at.map(rfc3339),
                 "attempts": c.attempts,
-                "agent": c.agent_id,
+                "agent_id": c.agent_id,
+                "agent": c.agent_id.as_ref().and_then(|id| names.get(id)),
             })
         })
         .collect();
@@ -305,8 +307,10 @@ pub async fn dossier(
             "verification": { "status": check.status, "problems": check.problems },
         }));
     }
+    let names = usernames(ctx, case.agent_id.clone().into_iter()).await;
     Ok(Json(json!({
         "case": case_view(&case, true),
+        "agent": case.agent_id.as_ref().and_then(|id| names.get(id)),
         "audit": {
             "verified": trail.broken.is_none(),
             "broken": trail.broken.map(|b| b.to_string()),
@@ -573,6 +577,59 @@ pub async fn snapshot(
         .into_response())
 }
 
+/// `GET /api/v1/cases/{id}/id-photo`: the customer's uploaded ID photo, for the call's agent
+/// during the call (audited).
+pub async fn id_photo(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let ctx = ctx(&state)?.clone();
+    let (actor, _) = staff(&ctx, &headers).await?;
+    let case = ctx.cases.view_id_photo(&actor, &id).await?;
+    let photo = case.photo.ok_or(CasesError::NotFound("id photo"))?;
+    let store = ctx.evidence.clone();
+    let object_id = photo.object_id.clone();
+    let bytes = tokio::task::spawn_blocking(move || store.get(&id, &object_id))
+        .await
+        .map_err(|e| ApiError::from(CasesError::Corrupt(e.to_string())))?
+        .map_err(|e| {
+            tracing::warn!(error = %e, "evidence read failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the evidence store could not be read",
+            )
+        })?;
+    let ct = HeaderValue::from_str(&photo.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, ct),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Usernames of staff ids (unknown ids are left out).
+async fn usernames(
+    ctx: &CasesCtx,
+    ids: impl Iterator<Item = String>,
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for id in ids {
+        if out.contains_key(&id) {
+            continue;
+        }
+        if let Ok(Some(u)) = ctx.cases.store().user(&id).await {
+            out.insert(id, u.username);
+        }
+    }
+    out
+}
+
 // ─── customer: TAN ──────────────────────────────────────────────────────────────────────────
 
 #[derive(Deserialize)]
@@ -621,12 +678,7 @@ pub async fn board(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Ap
         .cases
         .cases_in_states(&actor, &[CaseState::InCall, CaseState::Checks])
         .await?;
-    let mut names = std::collections::HashMap::new();
-    for a in &agents {
-        if let Ok(Some(u)) = ctx.cases.store().user(&a.user_id).await {
-            names.insert(a.user_id.clone(), u.username);
-        }
-    }
+    let names = usernames(ctx, agents.iter().map(|a| a.user_id.clone())).await;
     let hours = ctx.cases.hours();
     let longest = places
         .iter()

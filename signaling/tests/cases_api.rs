@@ -1091,6 +1091,12 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         [("content-type", "image/jpeg"), ("cookie", cookie)]
     }
 
+    // The console's queue shows how long each customer has waited, by the server's clock.
+    s.clock.advance(time::Duration::seconds(30));
+    let r = s.call("GET", "/api/v1/queue", &ana_h, None).await;
+    assert_eq!(r.body["queue"][0]["case_id"], id.as_str(), "{}", r.body);
+    assert_eq!(r.body["queue"][0]["waiting_secs"], 30, "{}", r.body);
+
     // Before the call nobody may add snapshots.
     let r = s
         .call("POST", &snap("face"), &img(&ana), Some(small_jpeg()))
@@ -1150,6 +1156,24 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         (Some("face"), Some(1))
     );
     let face_id = r.body["object_id"].as_str().unwrap().to_string();
+
+    // The call's agent sees the uploaded ID photo (logged); nobody else does.
+    let r = s
+        .call("GET", &format!("{case_path}/id-photo"), &ana_h, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "image/jpeg");
+    for h in [&bor, &cene] {
+        let r = s
+            .call(
+                "GET",
+                &format!("{case_path}/id-photo"),
+                &[("cookie", h.as_str())],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
 
     // The live board: supervisors only; it shows the call.
     let r = s.call("GET", "/api/v1/board", &ana_h, None).await;
@@ -1217,6 +1241,7 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["cases"][0]["id"], id.as_str(), "{}", r.body);
     assert_eq!(r.body["cases"][0]["customer_name"], "Janez Novak");
+    assert_eq!(r.body["cases"][0]["agent"], "ana", "{}", r.body);
     let r = s
         .call("GET", &format!("/api/v1/cases?q={id}"), &dana_h, None)
         .await;
@@ -1331,6 +1356,11 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         entries.contains("snapshot_taken") && entries.contains(why),
         "{entries}"
     );
+    assert!(
+        entries.contains("id_photo"),
+        "the agent's look at the photo is logged"
+    );
+    assert_eq!(r.body["agent"], "ana");
     let r = s
         .call(
             "GET",
