@@ -62,6 +62,28 @@ export async function textOf(page, selector) {
   return page.evaluate((sel) => document.querySelector(sel)?.textContent?.trim() ?? null, selector);
 }
 
+/**
+ * Visible controls without an accessible name (inputs, selects, buttons, links, videos and
+ * meters): none may be left unnamed for a screen reader. Returns descriptions of the culprits.
+ */
+export async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll('input, select, textarea, button, a[href], video, [role="meter"]')) {
+      const hidden = el.closest('.hidden') || (el.offsetParent === null && !el.classList.contains('visually-hidden'));
+      if (hidden) continue;
+      const byIds = (attr) => (el.getAttribute(attr) ?? '').split(/\s+/).filter(Boolean)
+        .map((id) => document.getElementById(id)?.textContent ?? '').join(' ').trim();
+      const name = el.getAttribute('aria-label')?.trim()
+        || byIds('aria-labelledby')
+        || (el.labels && [...el.labels].map((l) => l.textContent).join(' ').trim())
+        || (['BUTTON', 'A'].includes(el.tagName) ? el.textContent.trim() : '');
+      if (!name) bad.push(`${el.tagName.toLowerCase()}#${el.id || '?'}`);
+    }
+    return bad;
+  });
+}
+
 /** "1985-04-12" → "12. 4. 1985" (how a Slovenian customer writes it). */
 export function slovenianDate(iso) {
   const [y, m, d] = iso.split('-').map(Number);

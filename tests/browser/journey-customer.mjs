@@ -26,7 +26,7 @@ import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import {
   DESKTOP, PHONE, fillConfirm, isShown, journeyEvents, journeyState, prepareCustomer, textOf,
-  waitForJourney, waitForStep,
+  unlabelledControls, waitForJourney, waitForStep,
 } from './customer.mjs';
 
 const started = Date.now();
@@ -158,9 +158,18 @@ async function newPage(browser, label, viewport) {
 // ---------------------------------------------------------------------------------------------
 // Scenarios
 
+// Controls without an accessible name, by screenshot (every screenshot is checked).
+const unlabelled = {};
+
 function makeShooter(args, page, prefix) {
   return async (name) => {
     const file = path.join(args.artifactsDir, `${prefix}-${name}.png`);
+    try {
+      const bad = await unlabelledControls(page);
+      if (bad.length) unlabelled[`${prefix}-${name}`] = bad;
+    } catch (err) {
+      log(`label check ${name} failed: ${err.message}`);
+    }
     try {
       // Let transitions and live meters settle.
       await sleep(250);
@@ -625,6 +634,7 @@ async function main() {
     browser = await launch(args, tmp);
     log(`chromium ${await browser.version()}, scenario ${args.scenario}`);
     await run(args, browser, result.checks);
+    result.checks.unlabelled = unlabelled;
     await noPageErrors();
     result.ok = true;
   } catch (err) {

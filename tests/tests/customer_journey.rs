@@ -77,6 +77,12 @@ fn drive(
         },
     )?;
     ensure!(out.ok(), "the journey driver failed:\n{}", out.describe());
+    // Every control on every screenshotted step has an accessible name.
+    let unlabelled = &out.result["checks"]["unlabelled"];
+    ensure!(
+        unlabelled.as_object().is_some_and(|m| m.is_empty()),
+        "controls without an accessible name: {unlabelled}"
+    );
     Ok(out)
 }
 
