@@ -363,12 +363,21 @@ async function scenarioWeekend(args, browser, checks) {
   await shot('device');
   await page.click('#device-continue');
   await waitForStep(page, 'consent');
-  // Continue without ticking: refused, with a message.
-  await page.click('#consent-continue');
+  // The keyboard only: the step's heading has the focus, Tab reaches the box, then the button.
+  const focused = () => page.evaluate(() => document.activeElement?.id ?? null);
+  checks.consentFocusStart = await focused();
+  await page.keyboard.press('Tab');
+  checks.consentFocusTab1 = await focused();
+  await page.keyboard.press('Tab');
+  checks.consentFocusTab2 = await focused();
+  // Continue without ticking: refused, with a message, and the focus on the box.
+  await page.keyboard.press('Enter');
   checks.consentRefused = (await journeyState(page)).step === 'consent' && await isShown(page, '#consent-error');
-  await page.click('#consent-check');
+  checks.consentFocusRefused = await focused();
+  await page.keyboard.press('Space');
   await shot('consent');
-  await page.click('#consent-continue');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
   await waitForStep(page, 'upload');
   // A file that is not a picture: refused in the page.
   const pick = (kind) => page.evaluate(async (k) => {

@@ -218,6 +218,11 @@ fn outside_hours_prepare_but_not_queue() -> Result<()> {
         "a big photo was not made smaller: {c}"
     );
     assert_eq!(c["consentRefused"], true, "{c}");
+    // Keyboard: heading focused on arrival, Tab → the box → the button; a refusal focuses the box.
+    assert_eq!(c["consentFocusStart"], "consent-title", "{c}");
+    assert_eq!(c["consentFocusTab1"], "consent-check", "{c}");
+    assert_eq!(c["consentFocusTab2"], "consent-continue", "{c}");
+    assert_eq!(c["consentFocusRefused"], "consent-check", "{c}");
     assert!(
         c["differences"].as_array().is_some_and(|d| !d.is_empty()),
         "{c}"
