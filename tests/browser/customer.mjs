@@ -108,12 +108,13 @@ async function typeInto(page, selector, text) {
  * Fills in and sends the confirm form. `dateText` defaults to the Slovenian way of writing
  * `dateOfBirth`. Returns the journey state after the server answered.
  */
-export async function fillConfirm(page, { name, dateOfBirth, dateText, documentKind = 'id_card', documentNumber }) {
+export async function fillConfirm(page, { name, dateOfBirth, dateText, documentKind = 'id_card', documentNumber, beforeSubmit = async () => {} }) {
   await typeInto(page, '#f-name', name);
   await typeInto(page, '#f-dob', dateText ?? slovenianDate(dateOfBirth));
   await page.click(documentKind === 'passport' ? '#f-kind-passport' : '#f-kind-id');
   await page.select('#f-country', 'SI');
   await typeInto(page, '#f-number', documentNumber);
+  await beforeSubmit();
   const before = await page.evaluate(() => window.vidid.journey.events.length);
   await page.click('#confirm-submit');
   await page.waitForFunction(
@@ -167,7 +168,7 @@ export async function prepareCustomer(page, {
   await page.click('#upload-submit');
 
   await waitForStep(page, 'confirm', 20_000);
-  const j = await fillConfirm(page, { name, dateOfBirth, documentKind, documentNumber });
+  const j = await fillConfirm(page, { name, dateOfBirth, documentKind, documentNumber, beforeSubmit: () => onStep('confirm') });
   if (j.step === 'confirm') {
     throw new Error(`the data was not accepted: ${JSON.stringify(j.differences)} ${JSON.stringify(j)}`);
   }
