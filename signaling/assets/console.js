@@ -207,6 +207,8 @@ async function enterCall(take) {
   cx.status = 'in_call';
   renderAvailability();
   fill($('#thumbs'));
+  $('#id-photo').hidden = true;
+  $('#show-id-photo').textContent = 'Show the uploaded ID';
   renderCustomer(take.case);
   renderInstructions();
   buildSteps(take.questions ?? []);
@@ -684,6 +686,35 @@ async function takeSnapshot(kind, btn) {
   }
 }
 
+// ── the uploaded ID, to compare with the document shown ────────────────────────────────────
+
+async function showIdPhoto(btn) {
+  const fig = $('#id-photo');
+  if (!fig.hidden) {
+    fig.hidden = true;
+    btn.textContent = 'Show the uploaded ID';
+    return;
+  }
+  btn.disabled = true;
+  try {
+    const r = await fetch(`/api/v1/cases/${encodeURIComponent(cx.caseId)}/id-photo`, { credentials: 'same-origin' });
+    if (!r.ok) {
+      const body = await r.json().catch(() => ({}));
+      throw new Error(body.message || `HTTP ${r.status}`);
+    }
+    const img = fig.querySelector('img');
+    if (img.src.startsWith('blob:')) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(await r.blob());
+    fig.hidden = false;
+    btn.textContent = 'Hide the uploaded ID';
+    note('id_photo', {});
+  } catch (err) {
+    toast(`The uploaded ID could not be shown: ${err.message}`, 'error');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 // ── call quality ───────────────────────────────────────────────────────────────────────────
 
 async function sampleStats() {
@@ -866,6 +897,7 @@ function main() {
   $('#take-next').addEventListener('click', takeNext);
   $('#start-checks').addEventListener('click', startChecks);
   for (const b of $$('.call-bar .snap')) b.addEventListener('click', () => takeSnapshot(b.dataset.kind, b));
+  $('#show-id-photo').addEventListener('click', (e) => showIdPhoto(e.currentTarget));
   $('#unmute').addEventListener('click', () => {
     const v = $('#remote-video');
     if (call?.unmute) call.unmute();

@@ -330,7 +330,12 @@ async function approval() {
   await agent.type('#step-intent textarea', 'Calm, answered without hesitation.');
   await recordStep(agent, 'intent');
 
-  // 3. face, with a snapshot
+  // 3. face, with a snapshot, compared with the ID the customer uploaded
+  await agent.click('#show-id-photo');
+  await waitFor(agent, 'the uploaded ID', () => {
+    const img = document.querySelector('#id-photo img');
+    return !document.querySelector('#id-photo').hidden && img.complete && img.naturalWidth > 0;
+  });
   await agent.click('#step-face_matches_document button.snap');
   await waitFor(agent, 'the face snapshot', () => window.vidid.console.snapshots.some((s) => s.kind === 'face'));
   await agent.click('#step-face_matches_document input[name=matches][value=yes]');
