@@ -1079,10 +1079,11 @@ function renderQueue() {
 // ---------------------------------------------------------------------------------------------
 // The call
 
-const c = { token: null, retries: 0, retryTimer: null, error: null, tanSending: false };
+const c = { token: null, mediaUrl: null, retries: 0, retryTimer: null, error: null, tanSending: false };
 
-function startCustomerCall({ call_id: callId, token: callToken }) {
+function startCustomerCall({ call_id: callId, token: callToken, media_url: mediaUrl }) {
   if (!callToken) return;
+  c.mediaUrl = mediaUrl ?? null;
   if (call && c.token === callToken && call.state !== 'ended' && call.state !== 'error') return; // re-sent on reconnect
   if (c.retryTimer && c.token === callToken) return; // a restart is already planned
   J.state = 'in_call';
@@ -1108,6 +1109,7 @@ function beginCall() {
   J.callState = 'connecting';
   call = startCall({
     token: c.token,
+    mediaUrl: c.mediaUrl,
     role: 'customer',
     localVideo: $('local-video'),
     remoteVideo: $('remote-video'),
