@@ -1,16 +1,19 @@
-//! Set-up for the page journeys (`tests/tests/*_journey.rs`): a server whose cases clock is at
-//! a chosen time, cases created through the ordering system's API, staff users, and the TANs
-//! the embedded SMS gateway wrote to its outbox.
+//! Set-up for the journeys (`tests/tests/*_journey.rs`, `cluster.rs`, `queue_processes.rs`): a
+//! server whose cases clock is at a chosen time, cases created through the ordering system's
+//! API, staff users and their sessions, customers prepared and queued over REST with their
+//! queue socket open, and the TANs the embedded SMS gateway wrote to its outbox.
 
 use std::fs;
 use std::io::Write;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::{Server, ServerOptions, vidid_bin};
+use crate::{Server, ServerOptions, http_request, vidid_bin};
 
 /// Tuesday 24 November 2026, 11:00 in Ljubljana: a working day, the queue open.
 pub const OPEN_HOURS: &str = "2026-11-24T11:00:00+01:00";
@@ -134,5 +137,175 @@ impl Server {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).context("outbox line"))
             .collect()
+    }
+}
+
+/// A small valid-looking JPEG (the magic bytes are what the server checks).
+pub fn jpeg() -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend(std::iter::repeat_n(9u8, 4096));
+    v
+}
+
+type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+/// A customer prepared and queued over REST, with a queue socket open (on any server of the
+/// deployment).
+pub struct QueuedCustomer {
+    pub case_id: String,
+    pub token: String,
+    pub rejoin_token: String,
+    /// The place the queue join answered.
+    pub joined_position: u64,
+    ws: Option<Ws>,
+}
+
+impl Server {
+    /// `POST /api/v1/session`: the `vidid_session=…` cookie.
+    pub fn login(&self, user: &str, password: &str) -> Result<String> {
+        let body = json!({"username": user, "password": password}).to_string();
+        let r = http_request(
+            "POST",
+            &format!("{}/api/v1/session", self.base_url()),
+            &[("Content-Type", "application/json")],
+            Some(body.as_bytes()),
+        )?;
+        ensure!(r.status == 200, "login {user}: {} {}", r.status, r.text());
+        let c = r.header("set-cookie").context("no session cookie")?;
+        Ok(c.split(';').next().unwrap_or_default().to_string())
+    }
+
+    /// A staff request with a session cookie: (status, JSON body or null).
+    pub fn staff(
+        &self,
+        cookie: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let b = body.map(|b| b.to_string());
+        let mut h = vec![("Cookie", cookie)];
+        if b.is_some() {
+            h.push(("Content-Type", "application/json"));
+        }
+        let r = http_request(
+            method,
+            &format!("{}{path}", self.base_url()),
+            &h,
+            b.as_deref().map(str::as_bytes),
+        )?;
+        let v = if r.body.is_empty() {
+            Value::Null
+        } else {
+            r.json()?
+        };
+        Ok((r.status, v))
+    }
+
+    /// A case for `name`, prepared (photo, confirmed data) and queued on this server; the
+    /// queue socket is opened on `socket_on`.
+    pub fn queued_customer(&self, name: &str, socket_on: &Server) -> Result<QueuedCustomer> {
+        let link = self.create_case(name, json!({}))?;
+        let base = self.base_url();
+        let tok = [("X-Case-Token", link.token.as_str())];
+        let r = http_request(
+            "POST",
+            &format!("{base}/api/v1/customer/photo"),
+            &[tok[0], ("Content-Type", "image/jpeg")],
+            Some(&jpeg()),
+        )?;
+        ensure!(r.status == 200, "photo: {} {}", r.status, r.text());
+        let confirm = json!({
+            "name": name,
+            "date_of_birth": "1985-04-12",
+            "document": {"kind": "id_card", "country": "SI", "number": "IA1234567"},
+        })
+        .to_string();
+        let r = http_request(
+            "POST",
+            &format!("{base}/api/v1/customer/confirm"),
+            &[tok[0], ("Content-Type", "application/json")],
+            Some(confirm.as_bytes()),
+        )?;
+        ensure!(r.json()?["state"] == "prepared", "confirm: {}", r.text());
+        let r = http_request("POST", &format!("{base}/api/v1/customer/queue"), &tok, None)?;
+        ensure!(r.status == 200, "queue: {} {}", r.status, r.text());
+        let joined = r.json()?;
+        let mut c = QueuedCustomer {
+            case_id: link.id,
+            token: link.token,
+            rejoin_token: joined["rejoin_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            joined_position: joined["position"].as_u64().unwrap_or(0),
+            ws: None,
+        };
+        c.connect(socket_on, false)?;
+        Ok(c)
+    }
+}
+
+impl QueuedCustomer {
+    /// Opens the queue socket on `server` (`rejoin`: with the rejoin token, after a drop).
+    pub fn connect(&mut self, server: &Server, rejoin: bool) -> Result<()> {
+        let (mut ws, _) =
+            tungstenite::connect(format!("ws://127.0.0.1:{}/ws/queue", server.port()))
+                .context("opening the queue socket")?;
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+        }
+        let mut hello = json!({"type": "queue", "token": self.token});
+        if rejoin {
+            hello["rejoin_token"] = json!(self.rejoin_token);
+        }
+        ws.send(tungstenite::Message::text(hello.to_string()))?;
+        self.ws = Some(ws);
+        Ok(())
+    }
+
+    /// Closes the queue socket (the connection "drops").
+    pub fn drop_socket(&mut self) {
+        if let Some(mut ws) = self.ws.take() {
+            let _ = ws.close(None);
+            let _ = ws.flush();
+        }
+    }
+
+    /// The next message of type `ty` (others skipped) within `timeout`.
+    pub fn expect(&mut self, ty: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let ws = self.ws.as_mut().context("the queue socket is closed")?;
+        while Instant::now() < deadline {
+            match ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    let v: Value = serde_json::from_str(t.as_str())?;
+                    if v["type"] == ty {
+                        return Ok(v);
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => bail!("queue socket of {}: {e}", self.case_id),
+            }
+        }
+        bail!("no {ty} message for {} within {timeout:?}", self.case_id)
+    }
+
+    /// The last `queue` position received within `settle` (the newest after a change).
+    pub fn latest_position(&mut self, settle: Duration) -> Result<Option<u64>> {
+        let mut last = None;
+        let deadline = Instant::now() + settle;
+        while Instant::now() < deadline {
+            match self.expect("queue", deadline.saturating_duration_since(Instant::now())) {
+                Ok(v) => last = v["position"].as_u64(),
+                Err(_) => break,
+            }
+        }
+        Ok(last)
     }
 }

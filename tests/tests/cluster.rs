@@ -8,16 +8,15 @@
 //!   the head of the queue (told on their queue socket, the place kept), and the partial
 //!   recording verifies as authentic but incomplete once the node's spool is recovered.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use serde_json::{Value, json};
+use anyhow::{Context, Result, ensure};
+use serde_json::json;
 use vidid_cases::testing::Postgres;
-use vidid_e2e::journey::OPEN_HOURS;
+use vidid_e2e::journey::{OPEN_HOURS, QueuedCustomer};
 use vidid_e2e::{
     Browser, CallArgs, DriverOutcome, Server, ServerOptions, Side, artifacts_dir, browser_lock,
     drive_call, free_tcp_port, http_request, skip_browser_tests, write_tone_wav,
@@ -26,9 +25,6 @@ use vidid_vault::testing::{SeaweedFs, skip_s3};
 
 const BUCKET: &str = "vidid-cluster";
 const SECRET: &str = "cluster-test-secret-0123456789abcdef";
-const PW: &str = "a long enough password for agents";
-
-type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
 
 /// What every node of the deployment shares.
 fn shared_env(pg: &str, weed: &SeaweedFs, keys: &Path) -> Vec<(String, String)> {
@@ -71,123 +67,6 @@ fn media_node(
         data_dir,
         port: Some(port),
     })
-}
-
-/// A staff session cookie (`vidid_session=…`).
-fn login(sig: &Server, user: &str) -> Result<String> {
-    let body = json!({"username": user, "password": PW}).to_string();
-    let r = http_request(
-        "POST",
-        &format!("{}/api/v1/session", sig.base_url()),
-        &[("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    )?;
-    ensure!(r.status == 200, "login {user}: {} {}", r.status, r.text());
-    let c = r.header("set-cookie").context("no session cookie")?;
-    Ok(c.split(';').next().unwrap_or_default().to_string())
-}
-
-fn staff(
-    sig: &Server,
-    cookie: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Result<(u16, Value)> {
-    let b = body.map(|b| b.to_string());
-    let mut h = vec![("Cookie", cookie)];
-    if b.is_some() {
-        h.push(("Content-Type", "application/json"));
-    }
-    let r = http_request(
-        method,
-        &format!("{}{path}", sig.base_url()),
-        &h,
-        b.as_deref().map(str::as_bytes),
-    )?;
-    let v = if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()?
-    };
-    Ok((r.status, v))
-}
-
-fn jpeg() -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    v.extend(std::iter::repeat_n(9u8, 4096));
-    v
-}
-
-/// A customer from the link to the queue (REST), with their queue socket open.
-struct Customer {
-    case_id: String,
-    ws: Ws,
-}
-
-fn queued_customer(sig: &Server, name: &str) -> Result<Customer> {
-    let link = sig.create_case(name, json!({}))?;
-    let base = sig.base_url();
-    let tok = [("X-Case-Token", link.token.as_str())];
-    let r = http_request(
-        "POST",
-        &format!("{base}/api/v1/customer/photo"),
-        &[tok[0], ("Content-Type", "image/jpeg")],
-        Some(&jpeg()),
-    )?;
-    ensure!(r.status == 200, "photo: {} {}", r.status, r.text());
-    let confirm = json!({
-        "name": name,
-        "date_of_birth": "1985-04-12",
-        "document": {"kind": "id_card", "country": "SI", "number": "IA1234567"},
-    })
-    .to_string();
-    let r = http_request(
-        "POST",
-        &format!("{base}/api/v1/customer/confirm"),
-        &[tok[0], ("Content-Type", "application/json")],
-        Some(confirm.as_bytes()),
-    )?;
-    ensure!(r.json()?["state"] == "prepared", "confirm: {}", r.text());
-    let r = http_request("POST", &format!("{base}/api/v1/customer/queue"), &tok, None)?;
-    ensure!(r.status == 200, "queue: {} {}", r.status, r.text());
-    let (mut ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{}/ws/queue", sig.port()))
-        .context("opening the queue socket")?;
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(Duration::from_millis(500)))?;
-    }
-    ws.send(tungstenite::Message::text(
-        json!({"type": "queue", "token": link.token}).to_string(),
-    ))?;
-    Ok(Customer {
-        case_id: link.id,
-        ws,
-    })
-}
-
-impl Customer {
-    /// The next message of type `ty` (others skipped) within `timeout`.
-    fn expect(&mut self, ty: &str, timeout: Duration) -> Result<Value> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(tungstenite::Message::Text(t)) => {
-                    let v: Value = serde_json::from_str(t.as_str())?;
-                    if v["type"] == ty {
-                        return Ok(v);
-                    }
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => bail!("queue socket of {}: {e}", self.case_id),
-            }
-        }
-        bail!("no {ty} message for {} within {timeout:?}", self.case_id)
-    }
 }
 
 /// Both browsers of one call on the media node the call was placed on; returns when the
@@ -280,28 +159,13 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
     let mut m1 = media_node("m1", &shared, &artifacts, p1, None)?;
     let mut m2 = media_node("m2", &shared, &artifacts, p2, None)?;
     let (url1, url2) = (media_url_of(&m1), media_url_of(&m2));
+    let mut cookies = Vec::new();
     for a in ["a1", "a2", "a3"] {
-        let mut child = std::process::Command::new(vidid_e2e::vidid_bin()?)
-            .args(["user", "add", a, "--role", "agent", "--data-dir"])
-            .arg(sig.data_dir())
-            .envs(shared.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::piped())
-            .spawn()?;
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(format!("{PW}\n").as_bytes())?;
-        ensure!(child.wait()?.success(), "vidid user add {a}");
+        let pw = sig.add_user(a, "agent")?;
+        cookies.push(sig.login(a, &pw)?);
     }
-    let cookies: Vec<String> = ["a1", "a2", "a3"]
-        .iter()
-        .map(|a| login(&sig, a))
-        .collect::<Result<_>>()?;
     for c in &cookies {
-        let (st, v) = staff(
-            &sig,
+        let (st, v) = sig.staff(
             c,
             "PUT",
             "/api/v1/agent/availability",
@@ -317,11 +181,11 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
     write_tone_wav(&tones.join("1000.wav"), 1000.0, 120.0, 0.3)?;
 
     // Two calls: one on each node.
-    let mut a = queued_customer(&sig, "Ana Kovač")?;
-    let mut b = queued_customer(&sig, "Bojan Zupan")?;
-    let (st, take_a) = staff(&sig, &cookies[0], "POST", "/api/v1/agent/take", None)?;
+    let mut a: QueuedCustomer = sig.queued_customer("Ana Kovač", &sig)?;
+    let mut b = sig.queued_customer("Bojan Zupan", &sig)?;
+    let (st, take_a) = sig.staff(&cookies[0], "POST", "/api/v1/agent/take", None)?;
     ensure!(st == 200, "take A: {st} {take_a}");
-    let (st, take_b) = staff(&sig, &cookies[1], "POST", "/api/v1/agent/take", None)?;
+    let (st, take_b) = sig.staff(&cookies[1], "POST", "/api/v1/agent/take", None)?;
     ensure!(st == 200, "take B: {st} {take_b}");
     ensure!(
         take_a["case"]["id"] == a.case_id.as_str() && take_b["case"]["id"] == b.case_id.as_str()
@@ -386,8 +250,8 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
         thread::sleep(Duration::from_millis(200));
     }
     thread::sleep(Duration::from_secs(2)); // the registry hears of it
-    let mut c = queued_customer(&sig, "Cvetka Horvat")?;
-    let (st, take_c) = staff(&sig, &cookies[2], "POST", "/api/v1/agent/take", None)?;
+    let mut c = sig.queued_customer("Cvetka Horvat", &sig)?;
+    let (st, take_c) = sig.staff(&cookies[2], "POST", "/api/v1/agent/take", None)?;
     ensure!(st == 200, "take C: {st} {take_c}");
     ensure!(
         take_c["call"]["media_url"] == url2.as_str(),
@@ -395,8 +259,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
     );
     c.expect("call_ready", Duration::from_secs(10))?;
     let c_id = c.case_id.clone();
-    let (st, v) = staff(
-        &sig,
+    let (st, v) = sig.staff(
         &cookies[2],
         "POST",
         &format!("/api/v1/cases/{c_id}/abort"),
@@ -407,8 +270,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
 
     // A's agent decides: the call ends, the recording closes, and the drained node exits.
     let a_id = a.case_id.clone();
-    let (st, v) = staff(
-        &sig,
+    let (st, v) = sig.staff(
         &cookies[0],
         "POST",
         &format!("/api/v1/cases/{a_id}/reject"),
@@ -428,7 +290,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
     ensure!(code == 0, "A's recording verifies (exit {code}):\n{report}");
 
     // kill -9 m2 mid-call: B goes back to the head of the queue, ahead of D who waits.
-    let mut d = queued_customer(&sig, "Darja Novak")?;
+    let mut d = sig.queued_customer("Darja Novak", &sig)?;
     d.expect("queue", Duration::from_secs(10))?;
     thread::sleep(Duration::from_secs(3));
     m2.kill9();
@@ -443,7 +305,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
         .api("GET", &format!("/api/v1/cases/{}", b.case_id), None)?
         .json()?;
     ensure!(case_b["state"] == "queued", "{case_b}");
-    let (_, queue) = staff(&sig, &cookies[1], "GET", "/api/v1/queue", None)?;
+    let (_, queue) = sig.staff(&cookies[1], "GET", "/api/v1/queue", None)?;
     let order: Vec<&str> = queue["queue"]
         .as_array()
         .context("queue")?
