@@ -98,6 +98,9 @@ enum Cmd {
         json: std::path::PathBuf,
         #[arg(long, default_value = "BENCHMARKS.md")]
         markdown: std::path::PathBuf,
+        /// Measure nothing: rewrite the BENCHMARKS.md section from the JSON rows.
+        #[arg(long)]
+        render_only: bool,
     },
 }
 
@@ -364,7 +367,13 @@ fn main() -> anyhow::Result<()> {
             settle_timeout_secs,
             json,
             markdown,
+            render_only,
         } => {
+            if render_only {
+                let section = queue::markdown_section(&json)
+                    .with_context(|| format!("no rows in {}", json.display()))?;
+                return queue::merge_markdown(&markdown, &section);
+            }
             let opts = queue::Opts {
                 customers,
                 samples,

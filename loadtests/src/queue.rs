@@ -114,6 +114,10 @@ pub struct Checks {
     pub taken_out_of_order: u64,
     /// Fan-outs or idle waits that did not complete within the settle timeout.
     pub timeouts: u64,
+    /// Fan-outs after which the server went idle with sockets still lacking their new
+    /// position, and how many positions were never delivered in all.
+    pub incomplete_fanouts: u64,
+    pub lost_position_updates: u64,
     /// Unexpected HTTP statuses, socket errors and `error` messages.
     pub errors: u64,
     pub first_errors: Vec<String>,
@@ -127,6 +131,7 @@ impl Checks {
             && self.taken_twice == 0
             && self.taken_out_of_order == 0
             && self.timeouts == 0
+            && self.incomplete_fanouts == 0
             && self.errors == 0
     }
 }
@@ -306,31 +311,77 @@ async fn socket(shared: Arc<Shared>, i: usize, url: String, token: String) {
     }
 }
 
-/// Until every `(slot, position)` holds; the time from `t0_ns` until the last of them
-/// changed, ms. `None` on timeout.
+/// How a fan-out ended.
+enum Fanout {
+    /// Every socket has its new position: the time from `t0` until the last one changed, ms.
+    Complete(f64),
+    /// The server went idle while this many sockets still lacked their new position: those
+    /// updates were lost.
+    Lost(usize),
+    TimedOut,
+}
+
+/// Until every `(slot, position)` holds, or the server is idle with some still missing.
 async fn fanout(
     shared: &Shared,
     expect: &[(usize, u32)],
     t0_ns: u64,
+    pid: u32,
     timeout: Duration,
-) -> Option<f64> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if expect
+) -> anyhow::Result<Fanout> {
+    let started = Instant::now();
+    let missing = || {
+        expect
             .iter()
-            .all(|&(i, p)| shared.slots[i].pos.load(Relaxed) == p)
-        {
+            .filter(|&&(i, p)| shared.slots[i].pos.load(Relaxed) != p)
+            .count()
+    };
+    let mut ticks = cpu_ticks(pid)?;
+    let mut checked = Instant::now();
+    let mut idle_windows = 0;
+    loop {
+        if missing() == 0 {
             let last = expect
                 .iter()
                 .map(|&(i, _)| shared.slots[i].pos_at.load(Relaxed))
                 .max()
                 .unwrap_or(t0_ns);
-            return Some(last.saturating_sub(t0_ns) as f64 / 1e6);
+            return Ok(Fanout::Complete(last.saturating_sub(t0_ns) as f64 / 1e6));
         }
-        if Instant::now() > deadline {
-            return None;
+        if started.elapsed() > timeout {
+            return Ok(Fanout::TimedOut);
+        }
+        if checked.elapsed() >= Duration::from_millis(250) {
+            let now = cpu_ticks(pid)?;
+            idle_windows = if now - ticks <= 1 {
+                idle_windows + 1
+            } else {
+                0
+            };
+            ticks = now;
+            checked = Instant::now();
+            // Idle for a second, and the sockets had time to read what was sent.
+            if idle_windows >= 4 && started.elapsed() > Duration::from_secs(2) {
+                let m = missing();
+                if m > 0 {
+                    return Ok(Fanout::Lost(m));
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+impl Checks {
+    fn fanout(&mut self, f: Fanout, into: &mut Vec<f64>) {
+        match f {
+            Fanout::Complete(ms) => into.push(ms),
+            Fanout::Lost(n) => {
+                self.incomplete_fanouts += 1;
+                self.lost_position_updates += n as u64;
+            }
+            Fanout::TimedOut => self.timeouts += 1,
+        }
     }
 }
 
@@ -799,10 +850,8 @@ fn measure(o: &Opts, server: &Server) -> anyhow::Result<QueueReport> {
                 .skip(k)
                 .map(|(p, &i)| (i, p as u32 + 1))
                 .collect();
-            match fanout(&shared, &expect, t0, o.settle_timeout).await {
-                Some(f) => leave_fan.push(f),
-                None => rep.checks.timeouts += 1,
-            }
+            let f = fanout(&shared, &expect, t0, pid, o.settle_timeout).await?;
+            rep.checks.fanout(f, &mut leave_fan);
             shared.slots[who].close.notify_one();
             if !settle(pid, o.settle_timeout).await? {
                 rep.checks.timeouts += 1;
@@ -831,11 +880,11 @@ fn measure(o: &Opts, server: &Server) -> anyhow::Result<QueueReport> {
                 ws_url.clone(),
                 tok,
             ));
-            match fanout(&shared, &[(who, want)], t0, o.settle_timeout).await {
-                Some(_) => join_first.push(
+            match fanout(&shared, &[(who, want)], t0, pid, o.settle_timeout).await? {
+                Fanout::Complete(_) => join_first.push(
                     shared.slots[who].first_at.load(Relaxed).saturating_sub(t0) as f64 / 1e6,
                 ),
-                None => rep.checks.timeouts += 1,
+                f => rep.checks.fanout(f, &mut Vec::new()),
             }
             if !settle(pid, o.settle_timeout).await? {
                 rep.checks.timeouts += 1;
@@ -916,10 +965,8 @@ fn measure(o: &Opts, server: &Server) -> anyhow::Result<QueueReport> {
                 .enumerate()
                 .map(|(p, &i)| (i, p as u32 + 1))
                 .collect();
-            match fanout(&shared, &expect, t0, o.settle_timeout).await {
-                Some(f) => take_fan.push(f),
-                None => rep.checks.timeouts += 1,
-            }
+            let f = fanout(&shared, &expect, t0, pid, o.settle_timeout).await?;
+            rep.checks.fanout(f, &mut take_fan);
             let deadline = Instant::now() + o.settle_timeout;
             while shared.slots[first].call_ready_at.load(Relaxed) == 0 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -1094,7 +1141,17 @@ pub fn markdown_section(json: &Path) -> Option<String> {
             r.server.cpu_secs_attach,
             r.server.cpu_secs_idle_5s,
             r.queue_messages,
-            if r.checks.ok() { "passed" } else { "**failed**" },
+            if r.checks.ok() {
+                "passed".to_string()
+            } else {
+                format!(
+                    "**failed** ({} fan-outs incomplete: {} position updates never delivered; {} timeouts; {} errors)",
+                    r.checks.incomplete_fanouts,
+                    r.checks.lost_position_updates,
+                    r.checks.timeouts,
+                    r.checks.errors
+                )
+            },
             if r.budget_exhausted {
                 " (time budget ran out before all samples)"
             } else {
