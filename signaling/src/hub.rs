@@ -4,8 +4,8 @@
 //! Pushes travel on the case store's bus ([`vidid_cases::Store::publish`]): with several
 //! vidid processes on PostgreSQL the socket may be on another process than the request that
 //! caused the push; `NOTIFY` carries it there. On SQLite the bus is in-process. Every process
-//! keeps the call token of each case in a call ("pending"), so a socket that (re)connects to
-//! any process gets it again.
+//! keeps the call token and the latest instruction of each case in a call ("pending"), so a
+//! socket that (re)connects to any process gets them again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -74,7 +74,10 @@ const TOPIC_CLEAR: &str = "customer_clear";
 /// The fan-out to queue sockets, and the call tokens not yet picked up (see the module docs).
 pub struct Hub {
     tx: broadcast::Sender<Push>,
-    pending: Mutex<HashMap<String, CustomerMsg>>,
+    /// Per case in a call: its `call_ready` and the agent's latest instruction.
+    pending: Mutex<HashMap<String, Vec<CustomerMsg>>>,
+    /// Open queue sockets per case in this process.
+    sockets: Mutex<HashMap<String, usize>>,
     /// To the publisher task (keeps pushes in order); `None`: in-process only.
     out: Mutex<Option<tokio::sync::mpsc::UnboundedSender<BusMsg>>>,
 }
@@ -84,6 +87,7 @@ impl Default for Hub {
         Hub {
             tx: broadcast::channel(1024).0,
             pending: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(HashMap::new()),
             out: Mutex::new(None),
         }
     }
@@ -137,8 +141,17 @@ impl Hub {
     }
 
     fn deliver(&self, p: Push) {
-        if matches!(p.msg, CustomerMsg::CallReady { .. }) {
-            self.lock().insert(p.case_id.clone(), p.msg.clone());
+        match &p.msg {
+            CustomerMsg::CallReady { .. } => {
+                self.lock().insert(p.case_id.clone(), vec![p.msg.clone()]);
+            }
+            CustomerMsg::Instruction { .. } => {
+                if let Some(v) = self.lock().get_mut(&p.case_id) {
+                    v.retain(|m| !matches!(m, CustomerMsg::Instruction { .. }));
+                    v.push(p.msg.clone());
+                }
+            }
+            _ => {}
         }
         let _ = self.tx.send(p);
     }
@@ -184,8 +197,36 @@ impl Hub {
         self.push(case_id, msg);
     }
 
-    pub fn pending(&self, case_id: &str) -> Option<CustomerMsg> {
-        self.lock().get(case_id).cloned()
+    /// What a (re)connecting socket of a case in a call must hear again: the call token and
+    /// the agent's latest instruction.
+    pub fn pending(&self, case_id: &str) -> Vec<CustomerMsg> {
+        self.lock().get(case_id).cloned().unwrap_or_default()
+    }
+
+    /// A queue socket of the case opened in this process.
+    pub fn socket_opened(&self, case_id: &str) {
+        *self
+            .sockets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(case_id.to_string())
+            .or_default() += 1;
+    }
+
+    /// A queue socket of the case closed; true when it was the case's last one here (only
+    /// then is the customer disconnected: a reload's new socket may already be attached).
+    pub fn socket_closed(&self, case_id: &str) -> bool {
+        let mut g = self.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        match g.get_mut(case_id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                g.remove(case_id);
+                true
+            }
+        }
     }
 
     /// Forgets the case's call token everywhere.
@@ -194,7 +235,7 @@ impl Hub {
         self.send_bus(TOPIC_CLEAR, json!({ "case_id": case_id }));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerMsg>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<CustomerMsg>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

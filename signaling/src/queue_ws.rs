@@ -114,105 +114,111 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
             return;
         }
     };
-    let mut last_place = None;
-    if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
-        return;
-    }
-    if let Some(m) = ctx.hub.pending(&case_id)
-        && !send(&mut sink, &m).await
-    {
-        return;
-    }
-    let mut window = Instant::now();
-    let mut count = 0u32;
-    loop {
-        tokio::select! {
-            frame = stream.next() => {
-                match frame {
-                    Some(Ok(Message::Text(t))) => {
-                        if window.elapsed() >= Duration::from_secs(1) {
-                            window = Instant::now();
-                            count = 0;
+    ctx.hub.socket_opened(&case_id);
+    'session: {
+        let mut last_place = None;
+        if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+            break 'session;
+        }
+        for m in ctx.hub.pending(&case_id) {
+            if !send(&mut sink, &m).await {
+                break 'session;
+            }
+        }
+        let mut window = Instant::now();
+        let mut count = 0u32;
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    match frame {
+                        Some(Ok(Message::Text(t))) => {
+                            if window.elapsed() >= Duration::from_secs(1) {
+                                window = Instant::now();
+                                count = 0;
+                            }
+                            count += 1;
+                            if count > MAX_PER_SEC {
+                                let _ = send(&mut sink, &error("rate_limited", "too many messages; closing", true)).await;
+                                // Close politely and read out what the client already sent: closing
+                                // with unread data makes the kernel reset the connection, and the
+                                // client would lose the error above.
+                                let _ = sink.send(Message::Close(None)).await;
+                                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                    while let Some(Ok(_)) = stream.next().await {}
+                                })
+                                .await;
+                                break;
+                            }
+                            let kind = serde_json::from_str::<serde_json::Value>(t.as_str())
+                                .ok()
+                                .and_then(|v| v.get("type").and_then(|k| k.as_str()).map(str::to_string));
+                            let reply = match kind.as_deref() {
+                                Some("ping") => CustomerMsg::Pong,
+                                Some(_) => error("unknown_type", "unknown message type", false),
+                                None => error("bad_json", "the message must be a json object with a string `type`", false),
+                            };
+                            if !send(&mut sink, &reply).await {
+                                break;
+                            }
                         }
-                        count += 1;
-                        if count > MAX_PER_SEC {
-                            let _ = send(&mut sink, &error("rate_limited", "too many messages; closing", true)).await;
-                            // Close politely and read out what the client already sent: closing
-                            // with unread data makes the kernel reset the connection, and the
-                            // client would lose the error above.
-                            let _ = sink.send(Message::Close(None)).await;
-                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                                while let Some(Ok(_)) = stream.next().await {}
-                            })
-                            .await;
+                        Some(Ok(Message::Binary(_))) => {
+                            if !send(&mut sink, &error("binary_not_supported", "only json text messages are accepted", false)).await {
+                                break;
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None => break,
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            debug!(error = %e, "queue socket receive error");
                             break;
                         }
-                        let kind = serde_json::from_str::<serde_json::Value>(t.as_str())
-                            .ok()
-                            .and_then(|v| v.get("type").and_then(|k| k.as_str()).map(str::to_string));
-                        let reply = match kind.as_deref() {
-                            Some("ping") => CustomerMsg::Pong,
-                            Some(_) => error("unknown_type", "unknown message type", false),
-                            None => error("bad_json", "the message must be a json object with a string `type`", false),
-                        };
-                        if !send(&mut sink, &reply).await {
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        if !send(&mut sink, &error("binary_not_supported", "only json text messages are accepted", false)).await {
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        debug!(error = %e, "queue socket receive error");
-                        break;
                     }
                 }
-            }
-            ev = queue_rx.recv() => {
-                match ev {
-                    Ok(_) | Err(RecvError::Lagged(_)) => {
-                        if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
-                            break;
-                        }
-                    }
-                    Err(RecvError::Closed) => break,
-                }
-            }
-            p = push_rx.recv() => {
-                match p {
-                    Ok(p) if p.case_id == case_id => {
-                        let end = matches!(p.msg, CustomerMsg::Result { .. });
-                        if !send(&mut sink, &p.msg).await || end {
-                            break;
-                        }
-                        if matches!(p.msg, CustomerMsg::Requeued { .. }) {
-                            // Back in the queue: say where, even if it is the old place.
-                            last_place = None;
+                ev = queue_rx.recv() => {
+                    match ev {
+                        Ok(_) | Err(RecvError::Lagged(_)) => {
                             if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
                                 break;
                             }
                         }
+                        Err(RecvError::Closed) => break,
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => {
-                        if let Some(m) = ctx.hub.pending(&case_id)
-                            && !send(&mut sink, &m).await
-                        {
-                            break;
+                }
+                p = push_rx.recv() => {
+                    match p {
+                        Ok(p) if p.case_id == case_id => {
+                            let end = matches!(p.msg, CustomerMsg::Result { .. });
+                            if !send(&mut sink, &p.msg).await || end {
+                                break;
+                            }
+                            if matches!(p.msg, CustomerMsg::Requeued { .. }) {
+                                // Back in the queue: say where, even if it is the old place.
+                                last_place = None;
+                                if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+                                    break;
+                                }
+                            }
                         }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => {
+                            let mut gone = false;
+                            for m in ctx.hub.pending(&case_id) {
+                                gone = gone || !send(&mut sink, &m).await;
+                            }
+                            if gone {
+                                break;
+                            }
+                        }
+                        Err(RecvError::Closed) => break,
                     }
-                    Err(RecvError::Closed) => break,
                 }
             }
         }
     }
     let _ = sink.send(Message::Close(None)).await;
-    // Still waiting: keep the place for the grace period.
-    if let Ok(Some(case)) = ctx.cases.store().case(&case_id).await
+    // Still waiting, and no newer socket of the case here: keep the place for the grace period.
+    if ctx.hub.socket_closed(&case_id)
+        && let Ok(Some(case)) = ctx.cases.store().case(&case_id).await
         && case.state == CaseState::Queued
     {
         match ctx.cases.disconnected(&actor, &case_id).await {

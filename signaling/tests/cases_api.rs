@@ -1011,6 +1011,17 @@ async fn dropped_queue_socket_keeps_the_place_and_absent_participant_aborts() {
     let v = recv_type(&mut q, &["queue"]).await.unwrap();
     assert_eq!(v["position"], 1);
 
+    // A reload: the new socket attaches before the old one closes; the old one's close does not
+    // mark the customer disconnected (agents would skip them).
+    let mut q2 = s.ws("/ws/queue").await;
+    send(&mut q2, json!({"type": "queue", "token": token})).await;
+    recv_type(&mut q2, &["queue"]).await.unwrap();
+    drop(q);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = s.call("GET", "/api/v1/customer", &ct, None).await;
+    assert_eq!(r.body["queue"]["connected"], true, "{}", r.body);
+    let mut q = q2;
+
     // Taken, but nobody joins the call: after the grace period (5 s) the attempt is aborted.
     let ana = s.login("ana").await;
     let h = [("cookie", ana.as_str())];
