@@ -6,7 +6,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-APT_PACKAGES=(chromium firefox-esr libopus-dev pkg-config cmake sox postgresql)
+APT_PACKAGES=(chromium firefox-esr libopus-dev pkg-config cmake sox postgresql curl openssl)
 
 say() { printf '[setup] %s\n' "$*"; }
 
