@@ -105,6 +105,13 @@ pub enum AuditEvent {
         attempt: u32,
         retries_left: u32,
     },
+    /// A copy of the trail up to the entry before this one was sealed into the vault.
+    TrailSealed {
+        object_id: String,
+        entries: u64,
+        head_hash: String,
+        sha256: String,
+    },
     /// The call's media node failed; back at the head of the queue, the attempt not counted.
     Requeued { note: String, attempt: u32 },
     /// The link expired before the identification.

@@ -81,6 +81,21 @@ pub struct Snapshot {
     pub taken_at: OffsetDateTime,
 }
 
+/// A copy of the case's audit trail sealed into the recording vault (WORM, the recordings'
+/// retention) when an attempt or the case ended: evidence that outlives the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedTrail {
+    pub object_id: String,
+    /// Entries in the copy, and the hash of its last one.
+    pub entries: u64,
+    pub head_hash: String,
+    /// SHA-256 of the JSON-lines text.
+    pub sha256: String,
+    pub bytes: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sealed_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Case {
     pub id: String,
@@ -101,6 +116,9 @@ pub struct Case {
     /// Snapshots taken during calls, oldest first.
     #[serde(default)]
     pub snapshots: Vec<Snapshot>,
+    /// Copies of the trail sealed into the vault, oldest first.
+    #[serde(default)]
+    pub sealed_trails: Vec<SealedTrail>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub data_confirmed_at: Option<OffsetDateTime>,
     /// Calls taken so far (each is one identification attempt).

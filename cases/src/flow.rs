@@ -1261,8 +1261,28 @@ pub(crate) fn view_id_photo(case: &mut Case, actor: &Actor) -> Result<Effects, C
     fx.audit.push(AuditEvent::EvidenceAccessed {
         recording_id: None,
         access: "id_photo".into(),
-        purpose: Some("the agent compares the uploaded document with the one shown in the call".into()),
+        purpose: Some(
+            "the agent compares the uploaded document with the one shown in the call".into(),
+        ),
     });
+    Ok(fx)
+}
+
+/// System: a copy of the trail was sealed into the vault.
+pub(crate) fn trail_sealed(
+    case: &mut Case,
+    actor: &Actor,
+    sealed: crate::case::SealedTrail,
+) -> Result<Effects, CasesError> {
+    require_role(actor, Role::System, "seal the trail")?;
+    let mut fx = Effects::default();
+    fx.audit.push(AuditEvent::TrailSealed {
+        object_id: sealed.object_id.clone(),
+        entries: sealed.entries,
+        head_hash: sealed.head_hash.clone(),
+        sha256: sealed.sha256.clone(),
+    });
+    case.sealed_trails.push(sealed);
     Ok(fx)
 }
 
@@ -1409,6 +1429,7 @@ mod tests {
             expires_at: NOW + time::Duration::hours(23),
             photo: (state != CaseState::Created).then(photo),
             snapshots: Vec::new(),
+            sealed_trails: Vec::new(),
             rejoin_hash: None,
             data_confirmed_at: Some(NOW),
             attempts: u32::from(!before_call),

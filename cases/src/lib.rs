@@ -66,7 +66,7 @@ pub mod validity;
 pub mod webhook;
 
 pub use audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead};
-pub use case::{Case, Customer, DocumentPhoto, NewCase, Snapshot, SnapshotKind};
+pub use case::{Case, Customer, DocumentPhoto, NewCase, SealedTrail, Snapshot, SnapshotKind};
 pub use clock::{Clock, ShiftedClock, SystemClock, TestClock};
 pub use error::CasesError;
 pub use flow::{

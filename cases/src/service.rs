@@ -270,6 +270,7 @@ impl Cases {
             expires_at: link_expires_at(&self.hours, now, valid_for),
             photo: None,
             snapshots: Vec::new(),
+            sealed_trails: Vec::new(),
             rejoin_hash: None,
             data_confirmed_at: None,
             attempts: 0,
@@ -778,6 +779,35 @@ impl Cases {
             head: case.audit.clone(),
             broken,
         })
+    }
+
+    /// The trail as JSON lines, verified, and its head: what the system seals into the vault
+    /// ([`Cases::record_trail_sealed`] logs it). Refused if the chain does not verify.
+    pub async fn trail_for_sealing(
+        &self,
+        case_id: &str,
+    ) -> Result<(String, ChainHead), CasesError> {
+        let case = self
+            .store
+            .case(case_id)
+            .await?
+            .ok_or(CasesError::NotFound("case"))?;
+        let entries = self.store.audit(case_id).await?;
+        verify_chain(&entries, Some(&case.audit)).map_err(CasesError::AuditChain)?;
+        Ok((export_jsonl(&entries), case.audit))
+    }
+
+    /// Records a sealed copy of the trail (an entry of its own).
+    pub async fn record_trail_sealed(
+        &self,
+        case_id: &str,
+        sealed: crate::case::SealedTrail,
+    ) -> Result<Case, CasesError> {
+        let system = Actor::system("vault");
+        self.update(case_id, &system, |c, _, _| {
+            flow::trail_sealed(c, &system, sealed.clone())
+        })
+        .await
     }
 
     /// The call's agent opens the customer's ID photo (logged first); returns the case.

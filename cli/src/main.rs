@@ -57,6 +57,12 @@ enum Command {
         #[command(subcommand)]
         command: recording::RecordingCommand,
     },
+    /// Check a case's audit trail exported or sealed as JSON lines (the compliance portal's
+    /// "audit trail" evidence): every entry's hash and the chain. Exit 0 intact, 1 broken.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Manage the recording vault's keys (KEKs, signing key).
     Keys {
         #[command(subcommand)]
@@ -72,6 +78,17 @@ enum Command {
         /// TOML config file.
         #[arg(long, global = true)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify a trail file (`audit-trail.jsonl`).
+    Verify {
+        file: PathBuf,
+        /// The head hash the trail must end with (e.g. from the case's `TrailSealed` entry).
+        #[arg(long)]
+        head: Option<String>,
     },
 }
 
@@ -132,6 +149,9 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(code)
         }
         Command::Keys { command } => keys::run(command),
+        Command::Audit {
+            command: AuditCommand::Verify { file, head },
+        } => std::process::exit(verify_trail(&file, head.as_deref())?),
         Command::User {
             command,
             data_dir,
@@ -423,6 +443,44 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `vidid audit verify`: 0 intact (and ending at `head` when given), 1 not.
+fn verify_trail(file: &std::path::Path, head: Option<&str>) -> anyhow::Result<i32> {
+    use vidid_signaling::vidid_cases::audit::{parse_jsonl, verify_chain};
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let entries = match parse_jsonl(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            println!("not a vidid audit trail: {e}");
+            return Ok(1);
+        }
+    };
+    let Some(last) = entries.last() else {
+        println!("the trail is empty");
+        return Ok(1);
+    };
+    if let Err(b) = verify_chain(&entries, None) {
+        println!("BROKEN: {b}");
+        return Ok(1);
+    }
+    if let Some(h) = head
+        && h != last.hash
+    {
+        println!(
+            "BROKEN: the trail ends at {} (entry {}), not at {h}: entries are missing at the end",
+            last.hash, last.seq
+        );
+        return Ok(1);
+    }
+    println!(
+        "verified: case {}, {} entries, head {}",
+        last.case_id,
+        entries.len(),
+        last.hash
+    );
+    Ok(0)
+}
+
 /// This process's place in the deployment (`vidid_signaling::cluster`).
 fn cluster(
     cfg: &Config,
@@ -550,4 +608,50 @@ fn cases_clock() -> anyhow::Result<Arc<dyn vidid_signaling::vidid_cases::Clock>>
         .with_context(|| format!("VIDID_FAKE_NOW={raw:?} is not an RFC 3339 time"))?;
     tracing::warn!(%start, "VIDID_FAKE_NOW: the cases clock is shifted; for tests only");
     Ok(Arc::new(ShiftedClock::starting_at(start)))
+}
+
+#[cfg(test)]
+mod tests {
+    use vidid_signaling::vidid_cases::Actor;
+    use vidid_signaling::vidid_cases::audit::{AuditEvent, ChainHead, export_jsonl, next_entry};
+
+    #[test]
+    fn audit_verify_finds_edits_cuts_and_wrong_heads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut head = ChainHead::default();
+        let mut entries = Vec::new();
+        for ev in [
+            AuditEvent::QueueJoined,
+            AuditEvent::QueueLeft,
+            AuditEvent::QueueJoined,
+        ] {
+            let e = next_entry(
+                "cs_1",
+                &head,
+                time::OffsetDateTime::now_utc(),
+                &Actor::system("t"),
+                &ev,
+            )
+            .unwrap();
+            head = ChainHead {
+                len: e.seq,
+                hash: e.hash.clone(),
+            };
+            entries.push(e);
+        }
+        let file = dir.path().join("trail.jsonl");
+        let text = export_jsonl(&entries);
+        std::fs::write(&file, &text).unwrap();
+        assert_eq!(super::verify_trail(&file, None).unwrap(), 0);
+        assert_eq!(super::verify_trail(&file, Some(&head.hash)).unwrap(), 0);
+        // The last entry cut off: intact as a chain, but not up to the sealed head.
+        std::fs::write(&file, export_jsonl(&entries[..2])).unwrap();
+        assert_eq!(super::verify_trail(&file, Some(&head.hash)).unwrap(), 1);
+        // An entry edited.
+        std::fs::write(&file, text.replacen("queue_left", "queue_joined", 1)).unwrap();
+        assert_eq!(super::verify_trail(&file, None).unwrap(), 1);
+        // Not a trail at all.
+        std::fs::write(&file, "hello\n").unwrap();
+        assert_eq!(super::verify_trail(&file, None).unwrap(), 1);
+    }
 }

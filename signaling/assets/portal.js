@@ -344,11 +344,16 @@ function renderRecordings(recs) {
   fill($('#recordings'), items.length ? items : h('p', { class: 'muted' }, 'No recording for this case.'));
 }
 
-const KIND_LABEL = { id_photo: 'Uploaded ID photo', face: 'Face', document_front: 'Document front', document_back: 'Document back', document_photo: 'Uploaded document photo', photo: 'Uploaded document photo' };
+const KIND_LABEL = { audit_trail: 'Audit trail sealed in the vault', id_photo: 'Uploaded ID photo', face: 'Face', document_front: 'Document front', document_back: 'Document back', document_photo: 'Uploaded document photo', photo: 'Uploaded document photo' };
 
 function evidenceImage(e) {
   const src = `/api/v1/cases/${encodeURIComponent(px.caseId)}/evidence/${encodeURIComponent(e.object_id)}?grant=${encodeURIComponent(viewGrant)}`;
   const label = KIND_LABEL[e.kind] ?? e.kind;
+  if (!String(e.content_type ?? '').startsWith('image/')) {
+    // A sealed copy of the trail: a file to keep and check with `vidid audit verify`.
+    return h('a', { href: src, class: 'evidence-file', download: 'audit-trail.jsonl', title: `${label}: download` },
+      `Download (${e.entries ?? '?'} entries, head ${String(e.head_hash ?? '').slice(0, 12)}…)`);
+  }
   return h('a', { href: src, target: '_blank', rel: 'noopener', title: `${label}: open in full size` },
     h('img', { src, alt: label, loading: 'lazy' }));
 }
@@ -359,7 +364,7 @@ function renderEvidence(list) {
     h('figcaption', {}, h('strong', {}, KIND_LABEL[e.kind] ?? e.kind),
       h('div', { class: 'muted' }, `${fmtDateTime(e.taken_at)} · ${fmtBytes(e.bytes)}`),
       h('div', { class: 'muted mono', title: e.sha256 }, `sha256 ${String(e.sha256 ?? '').slice(0, 16)}…`))));
-  fill($('#evidence'), figs.length ? figs : h('p', { class: 'muted' }, 'No images.'));
+  fill($('#evidence'), figs.length ? figs : h('p', { class: 'muted' }, 'No evidence yet.'));
 }
 
 function eventSummary(ev) {

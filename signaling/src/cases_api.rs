@@ -934,6 +934,43 @@ pub async fn finished(state: &AppState, ctx: &CasesCtx, case: &Case) {
     if case.attempts > 0 {
         end_room(state, &call_id_of(case), "the identification ended").await;
     }
+    seal_trail(ctx, &case.id).await;
+}
+
+/// Seals a copy of the case's trail into the vault next to the recordings (WORM, the same
+/// retention): the evidence trail outlives the database. A failure is logged; the next end of
+/// an attempt seals again (each copy covers the whole trail up to then).
+pub async fn seal_trail(ctx: &CasesCtx, case_id: &str) {
+    let result = async {
+        let (jsonl, head) = ctx.cases.trail_for_sealing(case_id).await?;
+        let bytes = bytes::Bytes::from(jsonl);
+        let len = bytes.len() as u64;
+        let stored = put_evidence(
+            ctx.evidence.clone(),
+            case_id.to_string(),
+            "application/x-ndjson".into(),
+            bytes,
+        )
+        .await?;
+        ctx.cases
+            .record_trail_sealed(
+                case_id,
+                vidid_cases::SealedTrail {
+                    object_id: stored.object_id,
+                    entries: head.len,
+                    head_hash: head.hash,
+                    sha256: stored.sha256,
+                    bytes: len,
+                    sealed_at: ctx.cases.now(),
+                },
+            )
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        warn!(case_id, error = ?e, "sealing the audit trail into the vault");
+    }
 }
 
 /// `POST /api/v1/cases/{id}/checks/start`

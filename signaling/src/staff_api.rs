@@ -246,6 +246,13 @@ fn evidence_list(c: &Case) -> Vec<Value> {
             "attempt": null, "taken_by": "customer",
         }));
     }
+    for t in &c.sealed_trails {
+        out.push(json!({
+            "object_id": t.object_id, "kind": "audit_trail", "content_type": "application/x-ndjson",
+            "bytes": t.bytes, "sha256": t.sha256, "taken_at": rfc3339(t.sealed_at),
+            "attempt": null, "taken_by": "system", "entries": t.entries, "head_hash": t.head_hash,
+        }));
+    }
     for s in &c.snapshots {
         out.push(json!({
             "object_id": s.object_id, "kind": s.kind, "content_type": s.content_type,
@@ -352,6 +359,12 @@ pub async fn evidence_image(
                 .filter(|s| s.object_id == object_id)
                 .map(|s| s.content_type.clone()),
         )
+        .chain(
+            case.sealed_trails
+                .iter()
+                .filter(|t| t.object_id == object_id)
+                .map(|_| "application/x-ndjson".to_string()),
+        )
         .next()
         .ok_or(CasesError::NotFound("evidence object"))?;
     let store = ctx.evidence.clone();
@@ -368,14 +381,22 @@ pub async fn evidence_image(
         })?;
     let ct = HeaderValue::from_str(&content_type)
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    Ok((
+    let mut resp = (
         [
             (header::CONTENT_TYPE, ct),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         bytes,
     )
-        .into_response())
+        .into_response();
+    if !content_type.starts_with("image/") {
+        // A sealed trail: a file to keep and check (`vidid audit verify`), not to render.
+        resp.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"audit-trail.jsonl\""),
+        );
+    }
+    Ok(resp)
 }
 
 /// Decrypted WAVs kept briefly in memory (at most [`WAV_CACHE_ENTRIES`], for [`WAV_CACHE_TTL`]).

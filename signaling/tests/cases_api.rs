@@ -1359,7 +1359,42 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["id_photo", "face"]);
+    assert_eq!(kinds, ["id_photo", "audit_trail", "face"]);
+    // The trail sealed into the vault when the attempt ended: complete up to then, intact.
+    let sealed = &r.body["evidence"][1];
+    let t = s
+        .call(
+            "GET",
+            &format!(
+                "{case_path}/evidence/{}?grant={grant}",
+                sealed["object_id"].as_str().unwrap()
+            ),
+            &cene_h,
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200);
+    assert!(
+        t.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let text = t.body.as_str().map(String::from).unwrap_or_else(|| {
+        // One JSON line parses as JSON.
+        t.body.to_string()
+    });
+    let entries = vidid_cases::audit::parse_jsonl(&text).unwrap();
+    vidid_cases::audit::verify_chain(&entries, None).unwrap();
+    assert_eq!(entries.len() as u64, sealed["entries"].as_u64().unwrap());
+    assert_eq!(
+        entries.last().unwrap().hash,
+        sealed["head_hash"].as_str().unwrap()
+    );
+    assert!(
+        entries.iter().any(|e| e.event.contains("aborted")),
+        "the sealed copy includes the abort"
+    );
     assert_eq!(r.body["recordings"][0]["recording_id"], format!("{id}-1"));
     assert_eq!(r.body["recordings"][0]["verification"]["status"], "missing");
     let entries = r.body["audit"]["entries"].to_string();
