@@ -216,7 +216,7 @@ function renderDossier(d) {
     ['Document', `${doc.kind === 'passport' ? 'Passport' : 'ID card'} ${doc.country ?? ''} ${doc.number ?? ''}`],
     ['Phone', cu.phone], ['E-mail', cu.email], ['Language', cu.language === 'en' ? 'English' : 'Slovenian'],
     ['Outcome', STATE_TEXT(c)], ['Decided', fmtDateTime(c.decided_at)],
-    ['Attempts', `${c.attempts ?? 0} of ${c.max_attempts ?? '–'}`], ['Agent', c.agent_id ?? '–'],
+    ['Attempts', `${c.attempts ?? 0} of ${c.max_attempts ?? '–'}`], ['Agent', d.agent ?? c.agent_id ?? '–'],
     ['Code read back', c.tan_verified ? 'Yes' : 'No'], ['Link valid until', fmtDateTime(c.expires_at)],
   ];
   fill($('#facts'), facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v ?? '–')]));
