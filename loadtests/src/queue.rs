@@ -60,6 +60,7 @@ pub struct Opts {
 
 /// p50/p99/max of one measurement, milliseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Dist {
     pub n: usize,
     pub p50_ms: f64,
@@ -84,6 +85,7 @@ impl Dist {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServerUse {
     /// CPU seconds (user + system) spent in each phase.
     pub cpu_secs_prepare: f64,
@@ -101,6 +103,7 @@ pub struct ServerUse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checks {
     /// Every socket received a `queue` position.
     pub all_positioned: bool,
@@ -137,6 +140,7 @@ impl Checks {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QueueReport {
     pub store: String,
     pub customers: usize,
@@ -229,6 +233,8 @@ struct Shared {
     errors: AtomicU64,
     first_errors: Mutex<Vec<String>>,
     queue_messages: AtomicU64,
+    /// When any socket last received a message, ns since the epoch.
+    last_message_at: AtomicU64,
     /// Errors after this is set (the end: the server is stopped) are not counted.
     ending: AtomicBool,
 }
@@ -253,6 +259,7 @@ impl Shared {
     fn on_text(&self, i: usize, text: &str) {
         let slot = &self.slots[i];
         let now = self.now_ns();
+        self.last_message_at.store(now, Relaxed);
         let v: Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(_) => return self.error(format!("customer {i}: not JSON: {text}")),
@@ -360,8 +367,13 @@ async fn fanout(
             };
             ticks = now;
             checked = Instant::now();
-            // Idle for a second, and the sockets had time to read what was sent.
-            if idle_windows >= 4 && started.elapsed() > Duration::from_secs(2) {
+            // The server idle for a second, and no socket has read anything for a second
+            // either (the generator is not still working through a backlog).
+            let quiet = shared
+                .now_ns()
+                .saturating_sub(shared.last_message_at.load(Relaxed))
+                > 1_000_000_000;
+            if idle_windows >= 4 && quiet && started.elapsed() > Duration::from_secs(2) {
                 let m = missing();
                 if m > 0 {
                     return Ok(Fanout::Lost(m));
@@ -699,6 +711,7 @@ fn measure(o: &Opts, server: &Server) -> anyhow::Result<QueueReport> {
         errors: AtomicU64::new(0),
         first_errors: Mutex::new(Vec::new()),
         queue_messages: AtomicU64::new(0),
+        last_message_at: AtomicU64::new(0),
         ending: AtomicBool::new(false),
     });
     // The sockets live on their own thread, so that reading a burst of pushes does not delay
