@@ -367,8 +367,19 @@ pub async fn evidence_image(
         )
         .next()
         .ok_or(CasesError::NotFound("evidence object"))?;
+    serve_evidence(&ctx, id, object_id, content_type).await
+}
+
+/// An evidence object from the store, decrypted, as the response; images inline, anything else
+/// (a sealed trail) as a file to keep and check (`vidid audit verify`).
+async fn serve_evidence(
+    ctx: &CasesCtx,
+    case_id: String,
+    object_id: String,
+    content_type: String,
+) -> ApiResult {
     let store = ctx.evidence.clone();
-    let bytes = tokio::task::spawn_blocking(move || store.get(&id, &object_id))
+    let bytes = tokio::task::spawn_blocking(move || store.get(&case_id, &object_id))
         .await
         .map_err(|e| ApiError::from(CasesError::Corrupt(e.to_string())))?
         .map_err(|e| {
@@ -390,7 +401,6 @@ pub async fn evidence_image(
     )
         .into_response();
     if !content_type.starts_with("image/") {
-        // A sealed trail: a file to keep and check (`vidid audit verify`), not to render.
         resp.headers_mut().insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("attachment; filename=\"audit-trail.jsonl\""),
@@ -609,29 +619,7 @@ pub async fn id_photo(
     let (actor, _) = staff(&ctx, &headers).await?;
     let case = ctx.cases.view_id_photo(&actor, &id).await?;
     let photo = case.photo.ok_or(CasesError::NotFound("id photo"))?;
-    let store = ctx.evidence.clone();
-    let object_id = photo.object_id.clone();
-    let bytes = tokio::task::spawn_blocking(move || store.get(&id, &object_id))
-        .await
-        .map_err(|e| ApiError::from(CasesError::Corrupt(e.to_string())))?
-        .map_err(|e| {
-            tracing::warn!(error = %e, "evidence read failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the evidence store could not be read",
-            )
-        })?;
-    let ct = HeaderValue::from_str(&photo.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, ct),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        bytes,
-    )
-        .into_response())
+    serve_evidence(&ctx, id, photo.object_id, photo.content_type).await
 }
 
 /// Usernames of staff ids (unknown ids are left out).
