@@ -8,6 +8,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +43,29 @@ use crate::{MediaError, stun};
 /// Identifies one participant's peer connection on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantId(pub u64);
+
+/// Hashes a [`ParticipantId`] with one multiplication. The ids are handed out by the engine
+/// (sequential, never chosen by a client), so SipHash's flood resistance buys nothing on a map
+/// looked up several times per relayed packet.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by participant id.
+pub(crate) type IdMap<V> = HashMap<ParticipantId, V, BuildHasherDefault<IdHasher>>;
 
 /// An ICE candidate as the browser's `RTCIceCandidateInit` spells it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -224,13 +248,14 @@ impl MediaServer {
                         config,
                         sink,
                         metrics,
-                        peers: HashMap::new(),
+                        peers: IdMap::default(),
                         by_ufrag: HashMap::new(),
                         by_addr: HashMap::new(),
                         rooms: HashMap::new(),
                         timers: BinaryHeap::new(),
                         next_id: 1,
                         work: Vec::new(),
+                        rbuf: BytesMut::new(),
                         reads: Vec::new(),
                         events: Vec::new(),
                     };
@@ -381,6 +406,19 @@ fn role_name(role: Party) -> &'static str {
     }
 }
 
+/// Room left for the next datagram (at least; it may use all of the chunk's spare room).
+const MAX_DATAGRAM: usize = 2048;
+/// Receive buffers are allocated this many bytes at a time and shared by the datagrams
+/// split off them; one is reused once rtc has dropped every datagram in it.
+const RECV_CHUNK: usize = 64 * 1024;
+
+/// Makes room for one more datagram in `rbuf` (which holds none: each is split off).
+fn recv_space(rbuf: &mut BytesMut) {
+    if rbuf.capacity() - rbuf.len() < MAX_DATAGRAM {
+        rbuf.reserve(RECV_CHUNK);
+    }
+}
+
 /// Keyframe requests to one sender are spaced at least this far apart.
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
@@ -391,7 +429,7 @@ struct Engine {
     config: MediaConfig,
     sink: Arc<dyn RecordingSink>,
     metrics: MediaMetrics,
-    peers: HashMap<ParticipantId, Peer>,
+    peers: IdMap<Peer>,
     by_ufrag: HashMap<String, ParticipantId>,
     by_addr: HashMap<SocketAddr, ParticipantId>,
     rooms: HashMap<String, Room>,
@@ -399,13 +437,15 @@ struct Engine {
     next_id: u64,
     // Scratch buffers reused across packets.
     work: Vec<ParticipantId>,
+    /// Datagrams are received straight into this buffer and split off it, so a packet reaches
+    /// rtc without a copy and most packets without an allocation of their own.
+    rbuf: BytesMut,
     reads: Vec<TaggedRTCMessage>,
     events: Vec<RTCPeerConnectionEvent>,
 }
 
 impl Engine {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut buf = vec![0u8; 2048];
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
@@ -416,19 +456,25 @@ impl Engine {
                 sleep.as_mut().reset(at.into());
                 armed = next;
             }
+            recv_space(&mut self.rbuf);
             tokio::select! {
                 biased;
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
                 },
-                res = self.socket.recv_from(&mut buf) => match res {
-                    Ok((n, from)) => {
-                        self.datagram(&buf[..n], from);
+                res = self.socket.recv_buf_from(&mut self.rbuf) => match res {
+                    Ok((_, from)) => {
+                        let data = self.rbuf.split();
+                        self.datagram(data, from);
                         // Take what else is queued without going back to the reactor.
                         for _ in 0..64 {
-                            match self.socket.try_recv_from(&mut buf) {
-                                Ok((n, from)) => self.datagram(&buf[..n], from),
+                            recv_space(&mut self.rbuf);
+                            match self.socket.try_recv_buf_from(&mut self.rbuf) {
+                                Ok((_, from)) => {
+                                    let data = self.rbuf.split();
+                                    self.datagram(data, from);
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -492,9 +538,9 @@ impl Engine {
         self.by_addr.get(&from).copied()
     }
 
-    fn datagram(&mut self, data: &[u8], from: SocketAddr) {
+    fn datagram(&mut self, data: BytesMut, from: SocketAddr) {
         self.metrics.packets_received.inc();
-        let Some(id) = self.route(data, from) else {
+        let Some(id) = self.route(&data, from) else {
             self.metrics.packets_unroutable.inc();
             return;
         };
@@ -509,7 +555,7 @@ impl Engine {
                 ecn: None,
                 transport_protocol: TransportProtocol::UDP,
             },
-            message: BytesMut::from(data),
+            message: data,
         };
         if let Err(e) = peer.pc.handle_read(msg) {
             debug!(parent: &peer.span, error = %e, "datagram refused by peer connection");
@@ -517,10 +563,10 @@ impl Engine {
         self.drain(id);
     }
 
+    /// The participant in the other seat of `id`'s room (kept on the peer by `join`/`leave`,
+    /// so the relay does not look the room up by call id per packet).
     fn other(&self, id: ParticipantId) -> Option<ParticipantId> {
-        let peer = self.peers.get(&id)?;
-        let room = self.rooms.get(&peer.call_id)?;
-        room.seats[1 - seat(peer.role)]
+        self.peers.get(&id)?.other
     }
 
     /// Runs the sans-IO rule: after an input, take every output of that peer connection
@@ -593,8 +639,8 @@ impl Engine {
                 let kind = receiver.track().kind();
                 let ssrc = receiver.track().ssrcs().next();
                 debug!(parent: &peer.span, %kind, ?ssrc, "inbound track open");
-                peer.in_tracks.insert(
-                    init.track_id.clone(),
+                peer.set_in_track(
+                    &init.track_id,
                     crate::peer::InTrack {
                         receiver: init.receiver_id,
                         kind,
@@ -783,7 +829,7 @@ impl Engine {
         let Some(src) = self.peers.get_mut(&from) else {
             return;
         };
-        let Some(in_track) = src.in_tracks.get(track_id).copied() else {
+        let Some(in_track) = src.in_track(track_id) else {
             return;
         };
         let kind = in_track.kind;
@@ -968,11 +1014,15 @@ impl Engine {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let span = info_span!(parent: &room.span, "participant", role = role_name(role), participant = id.0);
-        let peer = Peer::new(id, &call_id, role, events, &self.config, span)?;
+        let mut peer = Peer::new(id, &call_id, role, events, &self.config, span)?;
         room.seats[seat(role)] = Some(id);
         let other = room.seats[1 - seat(role)];
         self.by_ufrag.insert(peer.ufrag.clone(), id);
         info!(parent: &peer.span, "participant joined");
+        peer.other = other;
+        if let Some(o) = other.and_then(|o| self.peers.get_mut(&o)) {
+            o.other = Some(id);
+        }
         self.peers.insert(id, peer);
         self.metrics.active_peers.set(self.peers.len() as i64);
         if let Some(o) = other.and_then(|o| self.peers.get(&o)) {
@@ -1072,6 +1122,9 @@ impl Engine {
         {
             room.seats[seat(peer.role)] = None;
         }
+        if let Some(o) = other.and_then(|o| self.peers.get_mut(&o)) {
+            o.other = None;
+        }
         if notify_other && let Some(o) = other.and_then(|o| self.peers.get(&o)) {
             o.send(ParticipantEvent::PeerLeft);
         }
@@ -1105,7 +1158,7 @@ impl Engine {
     }
 }
 
-fn peer_send(peers: &HashMap<ParticipantId, Peer>, id: ParticipantId, ev: ParticipantEvent) {
+fn peer_send(peers: &IdMap<Peer>, id: ParticipantId, ev: ParticipantEvent) {
     if let Some(p) = peers.get(&id) {
         p.send(ev);
     }

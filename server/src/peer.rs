@@ -1,6 +1,5 @@
 //! One participant's peer connection: construction, negotiation and the lookups the relay needs.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -53,7 +52,11 @@ pub(crate) struct Peer {
     pub video_out: OutTrack,
     /// Track ids of our senders, to tell feedback about what we send from reports on what we get.
     pub out_track_ids: [String; 2],
-    pub in_tracks: HashMap<String, InTrack>,
+    /// Inbound tracks by track id (two, audio and video: a list is cheaper than hashing the
+    /// id per packet).
+    pub in_tracks: Vec<(String, InTrack)>,
+    /// The participant in the other seat of the room, if any.
+    pub other: Option<ParticipantId>,
     /// The inbound video stream (receiver and media SSRC), target of keyframe requests.
     pub video_in: Option<(RTCRtpReceiverId, u32)>,
     /// Inbound payload type → payload type on the other participant's sending leg (0 = none).
@@ -239,7 +242,8 @@ impl Peer {
             audio_out,
             video_out,
             out_track_ids: [audio_id, video_id],
-            in_tracks: HashMap::new(),
+            in_tracks: Vec::new(),
+            other: None,
             video_in: None,
             pt_map: [0; 128],
             pt_map_for: None,
@@ -255,6 +259,20 @@ impl Peer {
         match kind {
             RtpCodecKind::Audio => self.audio_out,
             _ => self.video_out,
+        }
+    }
+
+    pub fn in_track(&self, track_id: &str) -> Option<InTrack> {
+        self.in_tracks
+            .iter()
+            .find(|(id, _)| id == track_id)
+            .map(|(_, t)| *t)
+    }
+
+    pub fn set_in_track(&mut self, track_id: &str, track: InTrack) {
+        match self.in_tracks.iter_mut().find(|(id, _)| id == track_id) {
+            Some((_, t)) => *t = track,
+            None => self.in_tracks.push((track_id.to_owned(), track)),
         }
     }
 
