@@ -571,6 +571,13 @@ impl Cases {
         Ok(places.into_iter().find(|p| p.case_id == case_id))
     }
 
+    /// The whole queue with estimates, for pushing each customer their place (no actor: the
+    /// caller shows each customer only their own).
+    pub async fn queue_snapshot(&self) -> Result<Vec<QueuePlace>, CasesError> {
+        let entries = self.store.queue().await?;
+        self.places(&entries).await
+    }
+
     /// The whole queue (staff with `view_queue`).
     pub async fn queue(&self, actor: &Actor) -> Result<Vec<QueuePlace>, CasesError> {
         actor.require(Permission::ViewQueue)?;

@@ -53,6 +53,8 @@ pub struct CasesCtx {
     pub(crate) wav_cache: crate::staff_api::WavCache,
     /// This process in a scale-out deployment (`None`: the embedded one-machine mode).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The queue snapshot the customers' sockets share (`None` outside a runtime).
+    pub queue_view: Option<crate::queue_view::QueueView>,
 }
 
 impl CasesCtx {
@@ -63,8 +65,10 @@ impl CasesCtx {
     ) -> Self {
         let grace = cases.config().queue.rejoin_grace_secs;
         let hub = Arc::new(Hub::default());
+        let mut queue_view = None;
         if tokio::runtime::Handle::try_current().is_ok() {
             hub.attach_bus(cases.store().clone());
+            queue_view = Some(crate::queue_view::QueueView::spawn(cases.clone()));
         }
         CasesCtx {
             cases,
@@ -80,6 +84,7 @@ impl CasesCtx {
             .expect("the system random source works"),
             wav_cache: crate::staff_api::WavCache::default(),
             cluster: None,
+            queue_view,
         }
     }
 

@@ -37,6 +37,7 @@ pub mod hub;
 pub mod metrics;
 mod openapi;
 pub mod pages;
+pub mod queue_view;
 pub mod queue_ws;
 pub mod ratelimit;
 pub mod recordings;

@@ -77,7 +77,12 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
         return;
     };
     // Subscribe before the first read, so nothing between the read and the loop is missed.
-    let mut queue_rx = ctx.cases.store().queue_events();
+    let view = ctx
+        .queue_view
+        .clone()
+        .unwrap_or_else(|| crate::queue_view::QueueView::spawn(ctx.cases.clone()));
+    let mut view_rx = view.subscribe();
+    view_rx.mark_unchanged();
     let mut push_rx = ctx.hub.subscribe();
     let hello = match tokio::time::timeout(JOIN_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<QueueHello>(t.as_str()),
@@ -174,14 +179,18 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
                         }
                     }
                 }
-                ev = queue_rx.recv() => {
-                    match ev {
-                        Ok(_) | Err(RecvError::Lagged(_)) => {
-                            if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
-                                break;
-                            }
+                changed = view_rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let now = view_rx.borrow_and_update().places.get(&case_id).copied();
+                    if let Some((position, estimated_wait_secs)) = now
+                        && last_place != Some((position, estimated_wait_secs))
+                    {
+                        last_place = Some((position, estimated_wait_secs));
+                        if !send(&mut sink, &CustomerMsg::Queue { position, estimated_wait_secs }).await {
+                            break;
                         }
-                        Err(RecvError::Closed) => break,
                     }
                 }
                 p = push_rx.recv() => {
