@@ -1118,6 +1118,14 @@ pub fn markdown_section(json: &Path) -> Option<String> {
         }
     };
     for r in &rows {
+        // No fan-out completed: the server went idle with positions undelivered.
+        let fan = |d: &Dist| {
+            if d.n == 0 && r.checks.incomplete_fanouts > 0 {
+                "never complete (updates lost)".to_string()
+            } else {
+                pair(d)
+            }
+        };
         md.push_str(&format!(
             "| {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} | {:.0} → {:.0} → {:.0} | {} |\n",
             r.store,
@@ -1128,8 +1136,8 @@ pub fn markdown_section(json: &Path) -> Option<String> {
             pair(&r.leave),
             pair(&r.take),
             pair(&r.join_first_position),
-            pair(&r.leave_fanout),
-            pair(&r.take_fanout),
+            fan(&r.leave_fanout),
+            fan(&r.take_fanout),
             r.server.cpu_secs_per_leave_join,
             r.server.cpu_secs_per_take,
             r.server.rss_mb_start,
