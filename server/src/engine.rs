@@ -571,13 +571,26 @@ impl Engine {
 
     /// Runs the sans-IO rule: after an input, take every output of that peer connection
     /// and of the peer connections the relayed packets went into.
+    ///
+    /// `first` received the input and is drained of everything. The others only had packets
+    /// written into them (relayed RTP, PLI, REMB): a write yields datagrams and a new
+    /// deadline but never reads or events, and every earlier input to them was followed by
+    /// a full drain, so for them the two extra sweeps of rtc's pipeline that polling reads and
+    /// events costs (each poll sweeps it once more) are skipped.
     fn drain(&mut self, first: ParticipantId) {
         let mut work = std::mem::take(&mut self.work);
         work.clear();
-        work.push(first);
+        self.drain_one(first, true, &mut work);
         while let Some(id) = work.pop() {
+            self.drain_one(id, false, &mut work);
+        }
+        self.work = work;
+    }
+
+    fn drain_one(&mut self, id: ParticipantId, full: bool, work: &mut Vec<ParticipantId>) {
+        {
             let Some(peer) = self.peers.get_mut(&id) else {
-                continue;
+                return;
             };
             while let Some(out) = peer.pc.poll_write() {
                 if let Err(e) = self
@@ -587,11 +600,13 @@ impl Engine {
                     debug!(error = %e, to = %out.transport.peer_addr, "media socket send failed");
                 }
             }
-            while let Some(ev) = peer.pc.poll_event() {
-                self.events.push(ev);
-            }
-            while let Some(m) = peer.pc.poll_read() {
-                self.reads.push(m);
+            if full {
+                while let Some(ev) = peer.pc.poll_event() {
+                    self.events.push(ev);
+                }
+                while let Some(m) = peer.pc.poll_read() {
+                    self.reads.push(m);
+                }
             }
             let deadline = peer.pc.poll_timeout();
             if deadline != peer.deadline {
@@ -600,17 +615,20 @@ impl Engine {
                     self.timers.push(Reverse((at, id)));
                 }
             }
-            let events = std::mem::take(&mut self.events);
-            for ev in events.into_iter() {
-                self.peer_event(id, ev, &mut work);
-            }
-            let mut reads = std::mem::take(&mut self.reads);
-            for m in reads.drain(..) {
-                self.relay(id, m, &mut work);
-            }
-            self.reads = reads;
         }
-        self.work = work;
+        if !full {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        for ev in events.drain(..) {
+            self.peer_event(id, ev, work);
+        }
+        self.events = events;
+        let mut reads = std::mem::take(&mut self.reads);
+        for m in reads.drain(..) {
+            self.relay(id, m, work);
+        }
+        self.reads = reads;
     }
 
     fn peer_event(
