@@ -120,16 +120,37 @@ pub fn run(
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(json, serde_json::to_string_pretty(&rows)?)?;
+    let old = std::fs::read_to_string(markdown).unwrap_or_default();
     let mut md = render(&rows, seconds);
-    // The signaling benchmark (`vidid-load queue`) keeps its section in the same file: carry
-    // it over from its own results instead of dropping it.
-    if let Some(section) =
-        crate::queue::markdown_section(&json.with_file_name("queue-results.json"))
-    {
-        md = format!("{}\n\n{}", md.trim_end(), section);
+    // Everything after the generated part is kept: hand-written notes (`## ` sections) and the
+    // signaling benchmark's section (`vidid-load queue`), which is rendered afresh from its own
+    // results when they are here and otherwise carried over as it was.
+    let queue = crate::queue::markdown_section(&json.with_file_name("queue-results.json"));
+    for section in kept_sections(&old) {
+        if queue.is_some() && section.starts_with(QUEUE_HEADING) {
+            continue;
+        }
+        md = format!("{}\n\n{}", md.trim_end(), section.trim_end());
     }
+    if let Some(section) = queue {
+        md = format!("{}\n\n{}", md.trim_end(), section.trim_end());
+    }
+    md.push('\n');
     std::fs::write(markdown, md)?;
     Ok(())
+}
+
+/// How the section of `vidid-load queue` starts (see `queue::markdown_section`).
+const QUEUE_HEADING: &str = "## Signaling: queue";
+
+/// The `## ` sections of an existing BENCHMARKS.md (what `render` does not write).
+fn kept_sections(old: &str) -> Vec<&str> {
+    let starts: Vec<usize> = old.match_indices("\n## ").map(|(i, _)| i + 1).collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| &old[s..starts.get(k + 1).copied().unwrap_or(old.len())])
+        .collect()
 }
 
 fn f(v: Option<f64>, digits: usize) -> String {
@@ -205,5 +226,20 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
         _ => "–".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_and_queue_section_survive() {
+        let old = "# Benchmarks\n\n| table |\n\n## Notes\n\ntext\n\n## Signaling: queue at N waiting\n\nrows\n";
+        let kept = kept_sections(old);
+        assert_eq!(kept.len(), 2);
+        assert!(kept[0].starts_with("## Notes") && kept[0].contains("text"));
+        assert!(kept[1].starts_with(QUEUE_HEADING) && kept[1].contains("rows"));
+        assert!(kept_sections("# Benchmarks\n\n| table |\n").is_empty());
     }
 }
