@@ -440,6 +440,15 @@ impl Cases {
     }
 
     async fn places(&self, entries: &[QueueEntry]) -> Result<Vec<QueuePlace>, CasesError> {
+        self.places_at(entries, 1).await
+    }
+
+    /// `entries` are consecutive places, the first at position `first`.
+    async fn places_at(
+        &self,
+        entries: &[QueueEntry],
+        first: u32,
+    ) -> Result<Vec<QueuePlace>, CasesError> {
         let agents = self.store.agents().await?;
         let free = agents
             .iter()
@@ -461,7 +470,7 @@ impl Cases {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let position = i as u32 + 1;
+                let position = i as u32 + first;
                 QueuePlace {
                     case_id: e.case_id.clone(),
                     position,
@@ -495,7 +504,7 @@ impl Cases {
                 next_opening: self.hours.to_local(self.hours.next_opening(now)),
             });
         }
-        let waiting = self.store.queue().await?.len() as u32;
+        let waiting = self.store.queue_len().await?;
         if waiting >= self.cfg.queue.max_length {
             return Err(CasesError::QueueFull {
                 max_length: self.cfg.queue.max_length,
@@ -566,9 +575,13 @@ impl Cases {
 
     /// The case's place in the queue, if queued.
     pub async fn queue_place(&self, case_id: &str) -> Result<Option<QueuePlace>, CasesError> {
-        let entries = self.store.queue().await?;
-        let places = self.places(&entries).await?;
-        Ok(places.into_iter().find(|p| p.case_id == case_id))
+        let Some((entry, position)) = self.store.queue_entry(case_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .places_at(std::slice::from_ref(&entry), position)
+            .await?
+            .pop())
     }
 
     /// The whole queue with estimates, for pushing each customer their place (no actor: the

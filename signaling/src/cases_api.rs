@@ -211,15 +211,53 @@ pub(crate) fn ctx(state: &AppState) -> Result<&Arc<CasesCtx>, ApiError> {
 
 // ─── strict input ──────────────────────────────────────────────────────────────────────────
 
+/// Reads at most `limit` bytes. A larger body is refused with `413 too_large`; the rest of it
+/// is read and dropped first (up to [`DRAIN_CAP`] bytes, for at most [`DRAIN_TIME`]), so the
+/// client — still sending — reads the refusal instead of a connection reset.
 pub(crate) async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+    use http_body_util::BodyExt as _;
+    let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("the request body is over {limit} bytes"),
         )
-    })
+    };
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            ));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            let mut seen = buf.len() + data.len();
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                while seen < DRAIN_CAP {
+                    match body.frame().await {
+                        Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
+
+/// The most of an oversized body read (and dropped) before refusing it.
+const DRAIN_CAP: usize = 16 * 1024 * 1024;
+/// How long an oversized body may take to be read out before refusing it anyway.
+const DRAIN_TIME: StdDuration = StdDuration::from_secs(5);
 
 /// A JSON body: `application/json`, at most [`MAX_JSON_BYTES`], unknown fields refused.
 pub async fn json_body<T: DeserializeOwned>(

@@ -38,8 +38,12 @@ struct QueueHello {
 
 /// `GET /ws/queue`
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {
+    // Small buffers: thousands of customers wait on these sockets with 4 KiB messages (the
+    // defaults hold 128 KiB per socket).
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(MAX_MESSAGE_BYTES)
+        .write_buffer_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| run(state, socket))
 }
 

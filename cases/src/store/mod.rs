@@ -177,6 +177,12 @@ pub trait Store: Send + Sync + 'static {
     /// The queue in order.
     async fn queue(&self) -> Result<Vec<QueueEntry>, CasesError>;
 
+    /// How many wait (without reading the queue).
+    async fn queue_len(&self) -> Result<u32, CasesError>;
+
+    /// One place and its 1-based position (without reading the queue).
+    async fn queue_entry(&self, case_id: &str) -> Result<Option<(QueueEntry, u32)>, CasesError>;
+
     /// Sets an agent available or paused (creating the agent's row); refused while in a call.
     async fn set_agent_status(
         &self,

@@ -883,6 +883,35 @@ impl Store for SqlStore {
         .collect()
     }
 
+    async fn queue_len(&self) -> Result<u32, CasesError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM queue_entries")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn queue_entry(&self, case_id: &str) -> Result<Option<(QueueEntry, u32)>, CasesError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLS}, (SELECT COUNT(*) FROM queue_entries q2 WHERE q2.seq <= queue_entries.seq) AS position \
+             FROM queue_entries WHERE case_id = $1"
+        );
+        match sqlx::query(&sql)
+            .bind(case_id)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(r) => {
+                let position: i64 = r.try_get("position")?;
+                Ok(Some((
+                    entry_from_row(&r)?,
+                    u32::try_from(position).unwrap_or(u32::MAX),
+                )))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn set_agent_status(
         &self,
         agent: &Actor,
