@@ -1190,12 +1190,8 @@ pub(crate) fn access_evidence(
     Ok(fx)
 }
 
-/// Agent: a snapshot of the running call (face, document front or back), already stored.
-pub(crate) fn add_snapshot(
-    case: &mut Case,
-    actor: &Actor,
-    snapshot: Snapshot,
-) -> Result<Effects, CasesError> {
+/// Whether `actor` may add a snapshot now: the call's agent, during the call, below the cap.
+pub(crate) fn may_snapshot(case: &Case, actor: &Actor) -> Result<(), CasesError> {
     const ACTION: &str = "take a snapshot";
     require_agent(case, actor, ACTION, &[CaseState::InCall, CaseState::Checks])?;
     if case.snapshots.len() >= MAX_SNAPSHOTS {
@@ -1204,6 +1200,16 @@ pub(crate) fn add_snapshot(
             "this case has the most snapshots allowed",
         ));
     }
+    Ok(())
+}
+
+/// Agent: a snapshot of the running call (face, document front or back), already stored.
+pub(crate) fn add_snapshot(
+    case: &mut Case,
+    actor: &Actor,
+    snapshot: Snapshot,
+) -> Result<Effects, CasesError> {
+    may_snapshot(case, actor)?;
     let mut fx = Effects::default();
     fx.audit.push(AuditEvent::SnapshotTaken {
         kind: snapshot.kind,

@@ -594,8 +594,7 @@ impl Cases {
     /// The whole queue (staff with `view_queue`).
     pub async fn queue(&self, actor: &Actor) -> Result<Vec<QueuePlace>, CasesError> {
         actor.require(Permission::ViewQueue)?;
-        let entries = self.store.queue().await?;
-        self.places(&entries).await
+        self.queue_snapshot().await
     }
 
     // ─── agent ─────────────────────────────────────────────────────────────────────────────
@@ -839,22 +838,12 @@ impl Cases {
     /// Whether `actor` may add a snapshot to the case now (checked before the image is
     /// stored; [`Cases::add_snapshot`] checks again atomically).
     pub async fn can_snapshot(&self, actor: &Actor, case_id: &str) -> Result<(), CasesError> {
-        let mut case = self
+        let case = self
             .store
             .case(case_id)
             .await?
             .ok_or(CasesError::NotFound("case"))?;
-        let probe = crate::case::Snapshot {
-            object_id: String::new(),
-            kind: crate::case::SnapshotKind::Face,
-            content_type: String::new(),
-            bytes: 0,
-            sha256: String::new(),
-            attempt: 0,
-            taken_by: String::new(),
-            taken_at: self.now(),
-        };
-        flow::add_snapshot(&mut case, actor, probe).map(|_| ())
+        flow::may_snapshot(&case, actor)
     }
 
     /// The agent adds a snapshot of the running call (already stored).

@@ -1057,10 +1057,11 @@ pub async fn send_tan(
     .into_response())
 }
 
+/// `{"code": "123456"}`: the agent's read-back or the customer's own entry.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TanReq {
-    code: String,
+pub(crate) struct TanReq {
+    pub(crate) code: String,
 }
 
 /// `POST /api/v1/cases/{id}/tan/verify` `{"code": "123456"}`

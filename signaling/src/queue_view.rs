@@ -14,7 +14,7 @@ use tracing::warn;
 use vidid_cases::Cases;
 
 /// Every waiting customer's place: case id → (position, estimated wait in seconds).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub places: HashMap<String, (u32, Option<u64>)>,
 }
@@ -70,7 +70,15 @@ async fn refresh(cases: &Cases, tx: &watch::Sender<Arc<Snapshot>>) {
                     .map(|p| (p.case_id, (p.position, p.estimated_wait_secs)))
                     .collect(),
             };
-            tx.send_replace(Arc::new(snap));
+            // Unchanged (an idle refresh): no socket is woken.
+            tx.send_if_modified(|cur| {
+                if **cur == snap {
+                    false
+                } else {
+                    *cur = Arc::new(snap);
+                    true
+                }
+            });
         }
         Err(e) => warn!(error = %e, "reading the queue for the customers' sockets"),
     }
