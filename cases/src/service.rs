@@ -418,7 +418,9 @@ impl Cases {
         Ok((case, check))
     }
 
-    async fn wait_estimate(&self, position: u32) -> Result<Option<Duration>, CasesError> {
+    /// Agents available, agents on duty (available or in a call), and the average handling
+    /// time: what wait estimates are made of.
+    async fn staffing(&self) -> Result<(u32, u32, Duration), CasesError> {
         let agents = self.store.agents().await?;
         let free = agents
             .iter()
@@ -436,7 +438,12 @@ impl Cases {
             &recent,
             Duration::seconds(self.cfg.queue.default_handling_secs as i64),
         );
-        Ok(estimate_wait(position, free, free + busy, avg))
+        Ok((free, free + busy, avg))
+    }
+
+    async fn wait_estimate(&self, position: u32) -> Result<Option<Duration>, CasesError> {
+        let (free, on_duty, avg) = self.staffing().await?;
+        Ok(estimate_wait(position, free, on_duty, avg))
     }
 
     async fn places(&self, entries: &[QueueEntry]) -> Result<Vec<QueuePlace>, CasesError> {
@@ -449,23 +456,7 @@ impl Cases {
         entries: &[QueueEntry],
         first: u32,
     ) -> Result<Vec<QueuePlace>, CasesError> {
-        let agents = self.store.agents().await?;
-        let free = agents
-            .iter()
-            .filter(|a| a.status == AgentStatus::Available)
-            .count() as u32;
-        let busy = agents
-            .iter()
-            .filter(|a| a.status == AgentStatus::InCall)
-            .count() as u32;
-        let recent = self
-            .store
-            .recent_handling_times(self.cfg.queue.handling_sample)
-            .await?;
-        let avg = average_handling(
-            &recent,
-            Duration::seconds(self.cfg.queue.default_handling_secs as i64),
-        );
+        let (free, on_duty, avg) = self.staffing().await?;
         Ok(entries
             .iter()
             .enumerate()
@@ -476,7 +467,7 @@ impl Cases {
                     position,
                     joined_at: e.joined_at,
                     connected: e.disconnected_at.is_none(),
-                    estimated_wait_secs: estimate_wait(position, free, free + busy, avg)
+                    estimated_wait_secs: estimate_wait(position, free, on_duty, avg)
                         .map(|d| d.whole_seconds().max(0) as u64),
                 }
             })
