@@ -8,6 +8,7 @@
 //! (the caller reports it and the customer or agent tries again); nothing is kept in
 //! plaintext anywhere.
 
+use crate::engine::digest;
 use crate::format::{ChunkHeader, Dek, SealParams, open_chunk, random_hex, rng, seal_chunk};
 use crate::store::PutOptions;
 use crate::{Vault, VaultError};
@@ -105,11 +106,4 @@ impl Vault {
         open_chunk(&data, &header, &dek, |p| out.extend_from_slice(p))?;
         Ok(out)
     }
-}
-
-fn digest(b: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, b);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
