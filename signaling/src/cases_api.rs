@@ -977,7 +977,12 @@ pub async fn finished(state: &AppState, ctx: &CasesCtx, case: &Case) {
     if case.attempts > 0 {
         end_room(state, &call_id_of(case), "the identification ended").await;
     }
-    seal_trail(ctx, &case.id).await;
+    // In the background: the agent's decision does not wait for the storage round trip (or a
+    // storage outage).
+    if let Some(ctx) = state.cases.clone() {
+        let case_id = case.id.clone();
+        tokio::spawn(async move { seal_trail(&ctx, &case_id).await });
+    }
 }
 
 /// Seals a copy of the case's trail into the vault next to the recordings (WORM, the same

@@ -1237,6 +1237,21 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         )
         .await;
     assert_eq!(r.body["state"], "aborted", "{}", r.body);
+    // The trail is sealed into the evidence store in the background.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s
+        .cases
+        .store()
+        .case(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .sealed_trails
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the trail was never sealed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Search: compliance and supervisors; by name without diacritics, by id, by outcome.
     let r = s.call("GET", "/api/v1/cases?q=novak", &ana_h, None).await;
