@@ -57,6 +57,7 @@ pub mod hours;
 pub mod matching;
 pub mod queue;
 mod service;
+mod system;
 pub mod store;
 pub mod tan;
 #[cfg(feature = "test-support")]
