@@ -57,8 +57,8 @@ pub mod hours;
 pub mod matching;
 pub mod queue;
 mod service;
-mod system;
 pub mod store;
+mod system;
 pub mod tan;
 #[cfg(feature = "test-support")]
 pub mod testing;

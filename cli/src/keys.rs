@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use vidid_vault::keys::{FileKeys, KeyProvider, fingerprint};
 
-use crate::config::Config;
+use vidid_node::Config;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {

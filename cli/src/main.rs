@@ -1,15 +1,14 @@
 //! # vidid: the one binary
 //!
-//! `vidid serve` runs signaling, the media server and the recorder in one process with
-//! embedded defaults (local state and generated development secrets in the data directory).
+//! `vidid serve` builds a node for its role (`vidid_node`: everything on one machine by
+//! default, with local state and generated development secrets in the data directory) and
+//! runs it until a signal: the first drains, a second ends the running calls at once.
 //! `vidid recording …` works on recordings for compliance staff.
 //!
 //! Settings are layered: built-in defaults → the `--config` TOML file → `VIDID__SECTION__KEY`
 //! environment variables → command-line flags. Unknown keys are refused at start-up.
 
-mod config;
 mod keys;
-mod library;
 mod recording;
 
 use std::net::SocketAddr;
@@ -18,11 +17,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing::info;
 
-use vidid_signaling::cluster::NodeRole;
-
-use crate::config::Config;
+use vidid_control::NodeRole;
+use vidid_node::Config;
 
 #[derive(Parser)]
 #[command(
@@ -168,7 +165,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn user(cfg: Config, command: UserCommand) -> anyhow::Result<()> {
-    use vidid_signaling::vidid_cases::{Cases, Role};
+    use vidid_cases::{Cases, Role};
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     if let UserCommand::Add { role, .. } = &command
@@ -204,7 +201,7 @@ async fn user(cfg: Config, command: UserCommand) -> anyhow::Result<()> {
             println!("added {} ({}, id {})", user.username, user.role, user.id);
         }
         UserCommand::List => {
-            for u in cases.store().users().await? {
+            for u in cases.users().await? {
                 println!(
                     "{}\t{}\t{}{}",
                     u.username,
@@ -243,209 +240,23 @@ fn init_tracing(cfg: &Config) {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let registry = prometheus::Registry::new();
-    let media_metrics = vidid_server::MediaMetrics::register(&registry)?;
-    // The recording vault: keys, store check (refuses a store without WORM), spool recovery.
-    let vault = {
-        let (vault_cfg, dir) = (cfg.vault.clone(), cfg.data_dir.clone());
-        Arc::new(
-            tokio::task::spawn_blocking(move || vidid_vault::Vault::open(&vault_cfg, &dir))
-                .await?
-                .context("opening the recording vault")?,
-        )
+    let wiring = vidid_node::Wiring {
+        clock: cases_clock()?,
+        ..Default::default()
     };
-    let sink = Arc::new(
-        vidid_recorder::LocalRecordingSink::new(&cfg.data_dir)?.with_outputs(vault.outputs()),
-    );
-    let recorder_hook = recorder_metrics(&registry, sink.stats())?;
-    let vault_hook = recording::vault_metrics(&registry, vault.stats())?;
-    let media = vidid_server::MediaServer::start(
-        cfg.media.clone(),
-        cfg.http.listen.ip(),
-        sink.clone(),
-        media_metrics,
-    )
-    .await?;
-    let api_key = match &cfg.api.key {
-        Some(k) => k.clone(),
-        None => {
-            let (key, path) = vidid_signaling::secrets::load_or_create(&cfg.data_dir, "api-key")?;
-            info!(path = %path.display(), "using the generated development api key");
-            key
-        }
-    };
-    let clock = cases_clock()?;
-    let cases = Arc::new(
-        vidid_signaling::vidid_cases::Cases::open_with_clock(
-            cfg.cases.clone(),
-            &cfg.data_dir,
-            clock,
-        )
-        .await
-        .context("opening the case store")?,
-    );
-    let webhook_secret = match &cfg.api.webhook_secret {
-        Some(s) => s.clone(),
-        None => {
-            let (s, path) =
-                vidid_signaling::secrets::load_or_create(&cfg.data_dir, "webhook-secret")?;
-            info!(path = %path.display(), "using the generated development webhook secret");
-            s
-        }
-    };
-    // Evidence images and the portal's recordings go through the vault (encrypted, WORM).
-    let keys = Arc::new(
-        vidid_vault::keys::FileKeys::open(cfg.vault.keys_dir(&cfg.data_dir))
-            .context("opening the vault's keys")?,
-    );
-    // One secret signs join tokens and portal grants, shared by every node of a deployment.
-    let cluster_secret = match &cfg.cluster.secret {
-        Some(s) => s.clone(),
-        None => vidid_signaling::secrets::load_or_create(&cfg.data_dir, "cluster-secret")?.0,
-    };
-    let cluster = cluster(&cfg, &registry, cluster_secret.as_bytes())?;
-    let cases_ctx = Arc::new(
-        vidid_signaling::cases_api::CasesCtx::new(
-            cases,
-            Arc::new(library::VaultEvidence(vault.clone())),
-            webhook_secret,
-        )
-        .with_recordings(Arc::new(library::VaultLibrary::new(&vault, keys)))
-        .with_grant_secret(cluster_secret.as_bytes())
-        .with_cluster(cluster.clone()),
-    );
-    let role = cfg.node.role;
-    let mut background = Vec::new();
-    if role != NodeRole::Media {
-        background.push(vidid_signaling::background::spawn_sweeper(
-            cases_ctx.clone(),
-            std::time::Duration::from_secs(5),
-        ));
-        background.push(vidid_signaling::background::spawn_webhook_sender(
-            cases_ctx.clone(),
-            std::time::Duration::from_secs(2),
-        ));
-    }
-    let state = Arc::new(vidid_signaling::AppState {
-        calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
-        media: media.clone(),
-        turn: cfg.turn.clone(),
-        api_key,
-        call_ttl: time::Duration::seconds(cfg.api.call_ttl_secs as i64),
-        metrics: vidid_signaling::SignalingMetrics::register(&registry)?,
-        registry,
-        scrape_hooks: vec![recorder_hook, vault_hook],
-        cases: Some(cases_ctx),
-    });
-    background.extend(vidid_signaling::cluster::spawn(
-        cluster.clone(),
-        state.clone(),
-        cases_ctx_of(&state),
-    ));
-    let listener = std::net::TcpListener::bind(cfg.http.listen)
-        .with_context(|| format!("binding http listener {}", cfg.http.listen))?;
-    listener.set_nonblocking(true)?;
-    info!(
-        http = %listener.local_addr()?,
-        tls = cfg.http.tls_cert.is_some(),
-        role = role.as_str(),
-        node = %cluster.node_id,
-        media_udp = %media.local_addr(),
-        data_dir = %cfg.data_dir.display(),
-        "vidid serving"
-    );
-    let limiter = vidid_signaling::ratelimit::RateLimiter::new(cfg.http.rate_limit.clone())
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let app = vidid_signaling::ratelimit::with_limiter(
-        vidid_signaling::router(state.clone()),
-        Arc::new(limiter),
-    );
-    let handle = axum_server::Handle::new();
-    let make = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = match (&cfg.http.tls_cert, &cfg.http.tls_key) {
-        (Some(cert), Some(key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-                .await
-                .with_context(|| {
-                    format!(
-                        "reading the TLS certificate {} and key {}",
-                        cert.display(),
-                        key.display()
-                    )
-                })?;
-            let h = handle.clone();
-            tokio::spawn(async move {
-                axum_server::from_tcp_rustls(listener, tls)?
-                    .handle(h)
-                    .serve(make)
-                    .await
-            })
-        }
-        _ => {
-            let h = handle.clone();
-            tokio::spawn(
-                async move { axum_server::from_tcp(listener)?.handle(h).serve(make).await },
-            )
-        }
-    };
-
-    // Drain: not ready, no new calls; running calls may finish within the grace period; a
-    // second signal ends them at once.
-    shutdown_signal().await;
-    cluster.start_draining();
-    cluster.heartbeat_now(&state, &cases_ctx_of(&state)).await;
-    let grace = std::time::Duration::from_secs(cfg.node.drain_grace_secs);
-    let running = media.load().await.map(|l| l.calls).unwrap_or(0);
-    if running > 0 && !grace.is_zero() {
-        info!(
-            calls = running,
-            grace_secs = grace.as_secs(),
-            "draining: waiting for calls to finish (signal again to end them now)"
-        );
-        tokio::select! {
-            _ = wait_for_calls_to_end(&media, grace) => {}
-            _ = shutdown_signal() => info!("second signal: ending the calls now"),
-        }
-    }
-    for task in &background {
-        task.abort();
-    }
-    // Calls end before the sockets close, so every recording is finished, not cut.
-    let ended = media.end_all("the server is shutting down").await;
-    for call in &ended {
-        let _ = state.calls.end(&call.call_id, call.recording_id.clone());
-    }
-    handle.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-    match tokio::time::timeout(std::time::Duration::from_secs(12), server).await {
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server stopped with an error"),
-        Err(_) => tracing::warn!("http connections did not close within 10 s"),
-        _ => {}
-    }
-    if role == NodeRole::Media
-        && let Err(e) = cases_ctx_of(&state)
-            .cases
-            .store()
-            .remove_node(&cluster.node_id)
-            .await
-    {
-        tracing::warn!(error = %e, "leaving the media node registry");
-    }
-    if !sink.wait_idle(std::time::Duration::from_secs(10)) {
-        tracing::warn!("some recordings were still being written at exit");
-    }
-    let v = vault.clone();
-    let _ =
-        tokio::task::spawn_blocking(move || v.shutdown(std::time::Duration::from_secs(10))).await;
-    info!(calls_ended = ended.len(), "stopped");
+    let listen = cfg.http.listen;
+    let node = vidid_node::Node::build(cfg, wiring).await?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("binding http listener {listen}"))?;
+    // The first signal drains; a second one ends the running calls at once.
+    node.run(listener, shutdown_signal(), shutdown_signal())
+        .await?;
     Ok(())
 }
 
 /// `vidid audit verify`: 0 intact (and ending at `head` when given), 1 not.
 fn verify_trail(file: &std::path::Path, head: Option<&str>) -> anyhow::Result<i32> {
-    use vidid_signaling::vidid_cases::audit::{parse_jsonl, verify_chain};
+    use vidid_cases::audit::{parse_jsonl, verify_chain};
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let entries = match parse_jsonl(&text) {
@@ -481,102 +292,6 @@ fn verify_trail(file: &std::path::Path, head: Option<&str>) -> anyhow::Result<i3
     Ok(0)
 }
 
-/// This process's place in the deployment (`vidid_signaling::cluster`).
-fn cluster(
-    cfg: &Config,
-    registry: &prometheus::Registry,
-    secret: &[u8],
-) -> anyhow::Result<Arc<vidid_signaling::cluster::Cluster>> {
-    let node_id = match &cfg.node.id {
-        Some(id) => id.clone(),
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "vidid".into()),
-    };
-    let public_url = cfg.node.public_url.clone().unwrap_or_else(|| {
-        let scheme = if cfg.http.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://{}", cfg.http.listen)
-    });
-    Ok(vidid_signaling::cluster::Cluster::new(
-        vidid_signaling::cluster::ClusterSettings {
-            role: cfg.node.role,
-            node_id,
-            public_url,
-            capacity: cfg
-                .node
-                .capacity
-                .unwrap_or(u32::try_from(cfg.media.max_calls).unwrap_or(u32::MAX)),
-            heartbeat: std::time::Duration::from_secs(cfg.node.heartbeat_secs),
-            secret: secret.to_vec(),
-        },
-        registry,
-    )?)
-}
-
-fn cases_ctx_of(state: &vidid_signaling::AppState) -> Arc<vidid_signaling::cases_api::CasesCtx> {
-    state
-        .cases
-        .clone()
-        .expect("vidid serve always runs the cases service")
-}
-
-/// Returns once no call runs on this node, or after `grace`.
-async fn wait_for_calls_to_end(media: &vidid_server::MediaServer, grace: std::time::Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
-    while tokio::time::Instant::now() < deadline {
-        match media.load().await {
-            Ok(l) if l.calls == 0 => return,
-            Err(_) => return,
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
-        }
-    }
-    tracing::warn!(
-        grace_secs = grace.as_secs(),
-        "drain grace period over: ending the remaining calls"
-    );
-}
-
-fn recorder_metrics(
-    registry: &prometheus::Registry,
-    stats: Arc<vidid_recorder::RecorderStats>,
-) -> anyhow::Result<Box<dyn Fn() + Send + Sync>> {
-    let bytes = prometheus::IntCounter::new(
-        "vidid_recorder_bytes_written_total",
-        "Bytes the recorder wrote",
-    )?;
-    let packets = prometheus::IntCounter::new(
-        "vidid_recorder_packets_written_total",
-        "Audio packets the recorder wrote",
-    )?;
-    let dropped = prometheus::IntCounter::new(
-        "vidid_recorder_packets_dropped_total",
-        "Audio packets the recorder dropped (late, duplicate, overflow)",
-    )?;
-    let active = prometheus::IntGauge::new(
-        "vidid_recorder_active_recordings",
-        "Recordings being written",
-    )?;
-    for c in [&bytes, &packets, &dropped] {
-        registry.register(Box::new(c.clone()))?;
-    }
-    registry.register(Box::new(active.clone()))?;
-    // The recorder keeps plain atomics; copy them into the counters at scrape time.
-    let catch_up = |c: &prometheus::IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
-    Ok(Box::new(move || {
-        let s = stats.snapshot();
-        catch_up(&bytes, s.bytes_written);
-        catch_up(&packets, s.packets_written);
-        catch_up(&dropped, s.packets_dropped());
-        active.set(s.recordings_active as i64);
-    }))
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -594,13 +309,12 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    info!("shutdown requested");
 }
 
 /// The cases' clock: the system clock, unless `VIDID_FAKE_NOW` (RFC 3339) asks for one that
 /// starts at another instant — for end-to-end tests of working hours and link expiry only.
-fn cases_clock() -> anyhow::Result<Arc<dyn vidid_signaling::vidid_cases::Clock>> {
-    use vidid_signaling::vidid_cases::{ShiftedClock, SystemClock};
+fn cases_clock() -> anyhow::Result<Arc<dyn vidid_cases::Clock>> {
+    use vidid_cases::{ShiftedClock, SystemClock};
     let Ok(raw) = std::env::var("VIDID_FAKE_NOW") else {
         return Ok(Arc::new(SystemClock));
     };
@@ -612,8 +326,8 @@ fn cases_clock() -> anyhow::Result<Arc<dyn vidid_signaling::vidid_cases::Clock>>
 
 #[cfg(test)]
 mod tests {
-    use vidid_signaling::vidid_cases::Actor;
-    use vidid_signaling::vidid_cases::audit::{AuditEvent, ChainHead, export_jsonl, next_entry};
+    use vidid_cases::Actor;
+    use vidid_cases::audit::{AuditEvent, ChainHead, export_jsonl, next_entry};
 
     #[test]
     fn audit_verify_finds_edits_cuts_and_wrong_heads() {

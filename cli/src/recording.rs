@@ -11,7 +11,7 @@ use vidid_vault::read::Archive;
 use vidid_vault::store::{LocalStore, RecordingStore, S3Store};
 use vidid_vault::verify::VerifyOptions;
 
-use crate::config::Config;
+use vidid_node::Config;
 
 #[derive(Subcommand)]
 pub enum RecordingCommand {
@@ -240,68 +240,4 @@ fn verify(
     }
     out.flush()?;
     Ok(report.verdict.exit_code())
-}
-
-/// Prometheus counters of the vault, copied from its stats at scrape time.
-pub fn vault_metrics(
-    registry: &prometheus::Registry,
-    stats: Arc<vidid_vault::VaultStats>,
-) -> anyhow::Result<Box<dyn Fn() + Send + Sync>> {
-    use prometheus::{IntCounter, IntGauge};
-    let counter = |name: &str, help: &str| -> anyhow::Result<IntCounter> {
-        let c = IntCounter::new(name, help)?;
-        registry.register(Box::new(c.clone()))?;
-        Ok(c)
-    };
-    let gauge = |name: &str, help: &str| -> anyhow::Result<IntGauge> {
-        let g = IntGauge::new(name, help)?;
-        registry.register(Box::new(g.clone()))?;
-        Ok(g)
-    };
-    let sealed = counter(
-        "vidid_vault_chunks_sealed_total",
-        "Encrypted recording chunks sealed",
-    )?;
-    let uploads = counter(
-        "vidid_vault_uploads_total",
-        "Objects stored (chunks, manifests, chain links)",
-    )?;
-    let bytes = counter("vidid_vault_upload_bytes_total", "Bytes stored")?;
-    let retries = counter(
-        "vidid_vault_upload_retries_total",
-        "Failed store attempts, retried",
-    )?;
-    let alarms = counter(
-        "vidid_vault_retention_alarms_total",
-        "Stored objects whose COMPLIANCE retention read back missing or short",
-    )?;
-    let manifests = counter(
-        "vidid_vault_manifests_total",
-        "Recording manifests signed and stored",
-    )?;
-    let recovered = counter(
-        "vidid_vault_recordings_recovered_total",
-        "Recordings of a killed process closed as incomplete at start-up",
-    )?;
-    let spool = gauge(
-        "vidid_vault_spool_chunks",
-        "Sealed chunks waiting in the spool for storage",
-    )?;
-    let chain = gauge(
-        "vidid_vault_chain_seq",
-        "Sequence number of the manifest chain's head",
-    )?;
-    let catch_up = |c: &IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
-    Ok(Box::new(move || {
-        let s = stats.snapshot();
-        catch_up(&sealed, s.chunks_sealed);
-        catch_up(&uploads, s.uploads);
-        catch_up(&bytes, s.bytes_uploaded);
-        catch_up(&retries, s.upload_retries);
-        catch_up(&alarms, s.retention_alarms);
-        catch_up(&manifests, s.manifests_written);
-        catch_up(&recovered, s.recordings_recovered);
-        spool.set(s.spool_chunks as i64);
-        chain.set(s.chain_seq as i64);
-    }))
 }

@@ -1,185 +1,131 @@
-//! # vidid-signaling: who may join which call, and how
+//! # vidid-signaling: the HTTP and WebSocket adapter
 //!
-//! The HTTP side of vidid: the calls API, the participant WebSocket that carries SDP and ICE
-//! between a browser and the media server, the embedded browser pages, and the operational
-//! endpoints (`/metrics`, `/healthz`, `/readyz`). The protocol is written down in
-//! `docs/signaling.md`.
+//! Everything a browser or the ordering system talks to, and nothing more: the REST API
+//! (`docs/api.md`), the participant and queue WebSockets (`docs/signaling.md`), the embedded
+//! pages, and the operational endpoints. Handlers parse strictly, establish who is calling,
+//! and hand the intent to the control plane ([`vidid_control`]) or the domain
+//! ([`vidid_cases::Cases`]); they hold no call state of their own.
 //!
 //! ## Layout
-//! - [`calls`]: the [`calls::CallStore`] seam (calls, hashed join tokens, seats) and its
-//!   in-memory implementation.
-//! - [`ws`]: one task per participant socket: join → offer/answer → trickle ICE → presence.
-//! - [`api`]: `/api/v1/calls…` with API-key auth, and the operational endpoints.
-//! - [`pages`]: the customer and agent pages (`assets/`), compiled into the binary.
-//! - [`secrets`]: generated development secrets in the data directory.
-//! - [`cases_api`]: the cases API (ordering system, staff sessions, customer, agent,
-//!   compliance; `docs/api.md`) over [`vidid_cases::Cases`], and the call room of a taken case.
-//! - [`queue_ws`]: the customer's queue socket `/ws/queue`; [`hub`]: what is pushed to it.
-//! - [`evidence`]: the [`evidence::EvidenceStore`] seam for ID photos.
-//! - [`background`]: the sweeper and the HMAC-signed webhook sender.
+//! - [`api`]: the REST API grouped by principal ([`api::ordering`], [`api::customer`],
+//!   [`api::session`], [`api::agent`], [`api::compliance`], [`api::board`], [`api::calls`]),
+//!   with [`api::extract`] (who is calling; strict bodies), [`api::views`] (typed answers)
+//!   and [`api::error`] (the one table from an error to its HTTP status).
+//! - [`ws`]: [`ws::participant`] (`/ws`) and [`ws::queue`] (`/ws/queue`).
+//! - [`pages`]: the browser pages (`assets/`), compiled into the binary.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`; [`openapi`]: `/api/v1/openapi.json`.
+//! - [`ratelimit`]: the token bucket and the REST limits (per client, credential, login).
+//! - [`metrics`]: the adapter's own metrics; [`SignalingError`]: its own refusals.
 //!
-//! ## Flow of a call
-//! `POST /api/v1/calls` → two tokens → each browser opens `/ws`, sends `join` → the store seats
-//! it → [`vidid_server::MediaServer::join`] opens the room (and its recording) → `offer` →
-//! `answer` → candidates both ways → media flows through the SFU → the agent's `end_call` (or
-//! `POST …/end`) closes the room and finishes the recording.
+//! ## Routes by role
+//! [`router`] composes the routes from the node's role: `media` serves `/ws` and the
+//! operational endpoints only; `signaling` serves the pages, the REST API and `/ws/queue`
+//! but no `/ws`; `all` serves both, and the bare calls API.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod background;
-pub mod calls;
-pub mod cases_api;
-pub mod cluster;
 mod error;
-pub mod evidence;
-pub mod hub;
 pub mod metrics;
-mod openapi;
+pub mod openapi;
+pub mod ops;
 pub mod pages;
-pub mod queue_view;
-pub mod queue_ws;
 pub mod ratelimit;
-pub mod recordings;
-pub mod secrets;
-pub mod staff_api;
 pub mod ws;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post, put};
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
-use vidid_server::{MediaServer, TurnConfig};
+use axum::routing::get;
+use prometheus::Registry;
+use vidid_cases::Cases;
+use vidid_control::evidence::EvidenceStore;
+use vidid_control::grants::Grants;
+use vidid_control::metrics::ControlMetrics;
+use vidid_control::queue_view::QueueView;
+use vidid_control::recordings::Recordings;
+use vidid_control::{Coordinator, NodeAgent, NodeRole, Rooms};
+use vidid_server::TurnConfig;
 
 pub use error::SignalingError;
+pub use metrics::SignalingMetrics;
 /// The domain core, re-exported for the binary.
 pub use vidid_cases;
+/// The control plane, re-exported for the binary.
+pub use vidid_control;
 
-/// Signaling's own metrics (`vidid_signaling_*`).
-#[derive(Clone)]
-pub struct SignalingMetrics {
-    pub ws_connections: IntGauge,
-    pub ws_errors: IntCounterVec,
-    /// `vidid_http_responses_total`, `vidid_queue_length`, `vidid_queue_wait_seconds`.
-    pub http: metrics::HttpQueueMetrics,
+/// Everything a handler reaches: the control plane's parts and the adapter's own.
+pub struct AppState {
+    /// The domain: every rule, every read.
+    pub cases: Arc<Cases>,
+    /// Take, decide, instruct (and the customer's pushes through its hub).
+    pub coordinator: Arc<Coordinator>,
+    /// The queue snapshot the customers' sockets share.
+    pub queue_view: QueueView,
+    /// ID photos, snapshots, sealed trails.
+    pub evidence: Arc<dyn EvidenceStore>,
+    /// The compliance portal's recordings.
+    pub recordings: Recordings,
+    /// Purpose-bound access grants of the portal.
+    pub grants: Grants,
+    /// The call rooms of this process (`None` on a signaling node).
+    pub rooms: Option<Arc<Rooms>>,
+    /// This process's role, drain flag and load.
+    pub node: Arc<NodeAgent>,
+    /// The ordering system's API key.
+    pub api_key: String,
+    pub turn: TurnConfig,
+    pub limiter: Arc<ratelimit::RateLimiter>,
+    pub metrics: SignalingMetrics,
+    pub control_metrics: ControlMetrics,
+    pub registry: Registry,
+    /// Run before each `/metrics` scrape (e.g. to copy recorder counters into gauges).
+    pub scrape_hooks: Vec<Box<dyn Fn() + Send + Sync>>,
 }
 
-impl SignalingMetrics {
-    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let m = SignalingMetrics {
-            ws_connections: IntGauge::new(
-                "vidid_signaling_ws_connections",
-                "Open participant WebSockets",
-            )?,
-            ws_errors: IntCounterVec::new(
-                Opts::new(
-                    "vidid_signaling_ws_errors_total",
-                    "Errors sent to WebSocket clients, by code",
-                ),
-                &["code"],
-            )?,
-            http: metrics::HttpQueueMetrics::register(registry)?,
-        };
-        registry.register(Box::new(m.ws_connections.clone()))?;
-        registry.register(Box::new(m.ws_errors.clone()))?;
-        Ok(m)
+impl AppState {
+    /// Usernames of staff ids, for display; a failed read shows ids only.
+    pub async fn staff_names(
+        &self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> HashMap<String, String> {
+        match self.cases.staff_names(ids).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading staff names");
+                HashMap::new()
+            }
+        }
     }
 }
 
-/// Everything a request handler needs.
-pub struct AppState {
-    pub calls: Arc<dyn calls::CallStore>,
-    pub media: MediaServer,
-    pub turn: TurnConfig,
-    pub api_key: String,
-    pub call_ttl: time::Duration,
-    pub registry: Registry,
-    pub metrics: SignalingMetrics,
-    /// Run before each `/metrics` scrape (e.g. to copy recorder counters into gauges).
-    pub scrape_hooks: Vec<Box<dyn Fn() + Send + Sync>>,
-    /// The cases service (issue 4); `None` serves only the calls API (its endpoints answer
-    /// `503 cases_disabled`).
-    pub cases: Option<Arc<cases_api::CasesCtx>>,
-}
-
-/// The whole HTTP surface.
+/// The HTTP surface of this node's role; see the module docs.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/ws", get(ws::upgrade))
-        .route("/api/v1/calls", post(api::create_call))
-        .route("/api/v1/calls/{call_id}", get(api::get_call))
-        .route("/api/v1/calls/{call_id}/end", post(api::post_end_call))
-        .route("/customer", get(pages::customer))
-        .route("/agent", get(pages::agent))
-        .route("/compliance", get(pages::compliance))
-        .route("/board", get(pages::board))
-        .route("/assets/{name}", get(pages::asset))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
-        .merge(cases_router())
-        .layer(axum::middleware::from_fn_with_state(
-            ratelimit::RateLimiter::with_defaults(),
-            ratelimit::limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count_responses,
-        ))
-        .with_state(state)
-}
-
-/// The cases API (docs/api.md) and the customer's queue socket. Handlers read their bodies
-/// with their own limits (JSON 16 KiB, photos 8 MiB) and answer with JSON errors.
-fn cases_router() -> Router<Arc<AppState>> {
-    use cases_api as c;
-    use staff_api as s;
-    Router::new()
-        .route("/ws/queue", get(queue_ws::upgrade))
-        .route("/api/v1/openapi.json", get(c::openapi))
-        .route("/api/v1/cases", post(c::create_case).get(s::search))
-        .route("/api/v1/cases/{id}/access", post(s::access))
-        .route("/api/v1/cases/{id}/dossier", get(s::dossier))
-        .route(
-            "/api/v1/cases/{id}/evidence/{object_id}",
-            get(s::evidence_image),
-        )
-        .route(
-            "/api/v1/cases/{id}/recordings/{recording_id}/audio.wav",
-            get(s::recording_audio),
-        )
-        .route("/api/v1/cases/{id}/snapshots", post(s::snapshot))
-        .route("/api/v1/cases/{id}/id-photo", get(s::id_photo))
-        .route("/api/v1/customer/tan", post(s::customer_tan))
-        .route("/api/v1/board", get(s::board))
-        .route("/api/v1/cases/{id}", get(c::get_case))
-        .route("/api/v1/cases/{id}/cancel", post(c::cancel_case))
-        .route("/api/v1/cases/{id}/audit", get(c::audit))
-        .route("/api/v1/cases/{id}/checks/start", post(c::start_checks))
-        .route("/api/v1/cases/{id}/checks", post(c::record_check))
-        .route("/api/v1/cases/{id}/tan", post(c::send_tan))
-        .route("/api/v1/cases/{id}/tan/verify", post(c::verify_tan))
-        .route("/api/v1/cases/{id}/instruction", post(c::instruction))
-        .route("/api/v1/cases/{id}/approve", post(c::approve))
-        .route("/api/v1/cases/{id}/reject", post(c::reject))
-        .route("/api/v1/cases/{id}/abort", post(c::abort))
-        .route(
-            "/api/v1/session",
-            post(c::login).get(c::whoami).delete(c::logout),
-        )
-        .route("/api/v1/customer", get(c::customer_status))
-        .route("/api/v1/customer/photo", post(c::customer_photo))
-        .route("/api/v1/customer/confirm", post(c::customer_confirm))
-        .route(
-            "/api/v1/customer/queue",
-            post(c::customer_join_queue).delete(c::customer_leave_queue),
-        )
-        .route("/api/v1/agent/availability", put(c::set_availability))
-        .route("/api/v1/agent/take", post(c::take))
-        .route("/api/v1/queue", get(c::queue))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            cases_api::MAX_PHOTO_BYTES + 1024,
-        ))
+    let role = state.node.role;
+    let mut r = ops::routes();
+    if role.runs_media() {
+        r = r.merge(ws::participant_routes());
+    }
+    if role.runs_signaling() {
+        r = r
+            .merge(pages::routes())
+            .merge(ws::queue_routes())
+            .route("/api/v1/openapi.json", get(ops::openapi))
+            .merge(api::routes());
+    }
+    if role == NodeRole::All {
+        r = r.merge(
+            api::calls::routes().layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024)),
+        );
+    }
+    r.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::limit,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::count_responses,
+    ))
+    .with_state(state)
 }

@@ -71,6 +71,17 @@ fn serve(name: &str) -> Response {
         .into_response()
 }
 
+/// Every page route, for the router of a role that serves pages.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/customer", get(customer))
+        .route("/agent", get(agent))
+        .route("/compliance", get(compliance))
+        .route("/board", get(board))
+        .route("/assets/{name}", get(asset))
+}
+
 fn has_param(query: &Option<String>, key: &str) -> bool {
     query
         .as_deref()

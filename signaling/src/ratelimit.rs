@@ -25,8 +25,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Extension;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -36,7 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::debug;
 
-use crate::cases_api::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE};
+use crate::AppState;
+use crate::api::extract::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE};
 
 /// `[http.rate_limit]` in vidid's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -196,23 +195,56 @@ enum Key {
     LoginUser(u64),
 }
 
+/// One token bucket: the REST limits keep one per client, credential and login, and each
+/// WebSocket (participant and queue) keeps one for its messages.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct TokenBucket {
     tokens: f64,
     at: Instant,
 }
 
 /// A bucket's shape: `capacity` tokens, refilled at `per_sec`.
 #[derive(Debug, Clone, Copy)]
-struct Rate {
-    per_sec: f64,
-    capacity: f64,
+pub struct Rate {
+    pub per_sec: f64,
+    pub capacity: f64,
 }
 
 impl Rate {
+    pub const fn new(per_sec: f64, capacity: f64) -> Rate {
+        Rate { per_sec, capacity }
+    }
+
     /// How long an empty bucket takes to be full again.
     fn refill_time(&self) -> Duration {
         Duration::from_secs_f64(self.capacity / self.per_sec)
+    }
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn full(rate: &Rate, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: rate.capacity,
+            at: now,
+        }
+    }
+
+    /// The tokens it holds at `now`.
+    pub fn level(&self, rate: &Rate, now: Instant) -> f64 {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        (self.tokens + dt * rate.per_sec).min(rate.capacity)
+    }
+
+    /// Takes one token, or says how long until there is one.
+    pub fn try_take(&mut self, rate: &Rate, now: Instant) -> Result<(), Duration> {
+        let tokens = self.level(rate, now);
+        if tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec));
+        }
+        self.tokens = tokens - 1.0;
+        self.at = now;
+        Ok(())
     }
 }
 
@@ -222,7 +254,7 @@ pub struct RateLimiter {
     proxies: Vec<Cidr>,
     unlimited: Vec<Cidr>,
     hasher: RandomState,
-    buckets: Mutex<HashMap<Key, (Bucket, Rate)>>,
+    buckets: Mutex<HashMap<Key, (TokenBucket, Rate)>>,
 }
 
 impl RateLimiter {
@@ -273,7 +305,7 @@ impl RateLimiter {
         let mut levels = Vec::with_capacity(keys.len());
         for (key, rate) in keys {
             let tokens = match map.get(key) {
-                Some((b, _)) => refill(b, rate, now),
+                Some((b, _)) => b.level(rate, now),
                 None => rate.capacity,
             };
             if tokens < 1.0 {
@@ -292,7 +324,7 @@ impl RateLimiter {
             map.insert(
                 key.clone(),
                 (
-                    Bucket {
+                    TokenBucket {
                         tokens: tokens - 1.0,
                         at: now,
                     },
@@ -308,7 +340,7 @@ impl RateLimiter {
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         for (key, rate) in keys {
             if let Some((b, _)) = map.get_mut(key) {
-                b.tokens = (refill(b, rate, now) + 1.0).min(rate.capacity);
+                b.tokens = (b.level(rate, now) + 1.0).min(rate.capacity);
                 b.at = now;
             }
         }
@@ -374,19 +406,14 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn refill(b: &Bucket, rate: &Rate, now: Instant) -> f64 {
-    let dt = now.saturating_duration_since(b.at).as_secs_f64();
-    (b.tokens + dt * rate.per_sec).min(rate.capacity)
-}
-
 /// Drops the buckets that have refilled (they mean nothing), then, if still more than
 /// `target`, the fullest.
-fn evict(map: &mut HashMap<Key, (Bucket, Rate)>, now: Instant, target: usize) {
+fn evict(map: &mut HashMap<Key, (TokenBucket, Rate)>, now: Instant, target: usize) {
     map.retain(|_, (b, r)| now.saturating_duration_since(b.at) < r.refill_time());
     if map.len() > target {
         let mut levels: Vec<(f64, Key)> = map
             .iter()
-            .map(|(k, (b, r))| (refill(b, r, now) / r.capacity, k.clone()))
+            .map(|(k, (b, r))| (b.level(r, now) / r.capacity, k.clone()))
             .collect();
         levels.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (_, k) in levels.into_iter().take(map.len() - target) {
@@ -396,19 +423,9 @@ fn evict(map: &mut HashMap<Key, (Bucket, Rate)>, now: Instant, target: usize) {
     debug!(buckets = map.len(), "rate limit buckets evicted");
 }
 
-/// `router` with `limiter` instead of the default limits (installed by [`crate::router`]).
-pub fn with_limiter(router: Router, limiter: Arc<RateLimiter>) -> Router {
-    router.layer(Extension(limiter))
-}
-
-/// The middleware [`crate::router`] installs; `default` serves unless an outer
-/// [`with_limiter`] brought another limiter.
-pub async fn limit(State(default): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    let limiter = req
-        .extensions()
-        .get::<Arc<RateLimiter>>()
-        .cloned()
-        .unwrap_or(default);
+/// The middleware [`crate::router`] installs over every route (it limits `/api/v1/*`).
+pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let limiter = state.limiter.clone();
     let path = req.uri().path();
     if !limiter.cfg.enabled || !path.starts_with("/api/v1/") {
         return next.run(req).await;
@@ -451,7 +468,7 @@ async fn login(
     let bytes = match axum::body::to_bytes(body, MAX_JSON_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return crate::cases_api::ApiError::new(
+            return crate::api::ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 format!("the request body is over {MAX_JSON_BYTES} bytes"),
@@ -529,6 +546,31 @@ fn refused(wait: Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_bucket_allows_its_burst_then_its_rate_and_says_how_long_to_wait() {
+        let rate = Rate::new(20.0, 20.0);
+        let t0 = Instant::now();
+        let mut b = TokenBucket::full(&rate, t0);
+        for _ in 0..20 {
+            assert!(b.try_take(&rate, t0).is_ok());
+        }
+        let wait = b.try_take(&rate, t0).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(40) && wait <= Duration::from_millis(51),
+            "{wait:?}"
+        );
+        assert!(
+            b.try_take(&rate, t0 + Duration::from_millis(50)).is_ok(),
+            "one token a 50 ms"
+        );
+        assert!(b.try_take(&rate, t0 + Duration::from_millis(50)).is_err());
+        assert_eq!(
+            b.level(&rate, t0 + Duration::from_secs(10)),
+            20.0,
+            "never above capacity"
+        );
+    }
 
     fn limiter(cfg: RateLimitConfig) -> RateLimiter {
         RateLimiter::new(cfg).unwrap()

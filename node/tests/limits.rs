@@ -1,4 +1,4 @@
-//! Rate limits over HTTP against an in-process server (served with `ConnectInfo`, as
+//! Rate limits over HTTP against an in-process node (served with `ConnectInfo`, as
 //! `vidid serve` does): a flood gets `429 rate_limited` with `Retry-After` and costs the
 //! operational endpoints nothing; password guessing is slowed per username; the responses are
 //! counted in `/metrics`.
@@ -13,10 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use time::macros::datetime;
-use vidid_cases::{Cases, CasesConfig, OutboxSms, Role, TestClock};
-use vidid_signaling::cases_api::CasesCtx;
-use vidid_signaling::evidence::FsEvidenceStore;
-use vidid_signaling::ratelimit::{RateLimitConfig, RateLimiter};
+use vidid_cases::{Role, TestClock};
+use vidid_node::testing::TestNode;
+use vidid_signaling::ratelimit::RateLimitConfig;
 
 const PW: &str = "a long enough password";
 
@@ -30,7 +29,7 @@ fn limits() -> RateLimitConfig {
 
 struct Server {
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    _node: TestNode,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -41,70 +40,19 @@ struct Resp {
     text: String,
 }
 
+/// An in-process node with these limits, served with `ConnectInfo` as `vidid serve` is.
 async fn server(limits: RateLimitConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = prometheus::Registry::new();
-    let sink = Arc::new(vidid_recorder::LocalRecordingSink::new(dir.path()).unwrap());
-    let media = vidid_server::MediaServer::start(
-        vidid_server::MediaConfig::default(),
-        "127.0.0.1".parse().unwrap(),
-        sink,
-        vidid_server::MediaMetrics::register(&registry).unwrap(),
-    )
-    .await
-    .unwrap();
-    let clock = Arc::new(TestClock::new(datetime!(2026-01-15 11:00 +1)));
-    let url = vidid_cases::store::default_sqlite_url(dir.path());
-    let store = Arc::new(
-        vidid_cases::store::SqlStore::connect(&url, None)
-            .await
-            .unwrap(),
-    );
-    let cases = Arc::new(
-        Cases::new(
-            CasesConfig::default(),
-            store,
-            clock,
-            Arc::new(OutboxSms::new(dir.path())),
-        )
-        .unwrap(),
-    );
+    let node = TestNode::start(|cfg, wiring, _| {
+        cfg.http.rate_limit = limits;
+        wiring.clock = Arc::new(TestClock::new(datetime!(2026-01-15 11:00 +1)));
+    })
+    .await;
     for name in ["ana", "bor"] {
-        cases.add_user(name, Role::Agent, PW).await.unwrap();
+        node.cases().add_user(name, Role::Agent, PW).await.unwrap();
     }
-    let ctx = Arc::new(CasesCtx::new(
-        cases,
-        Arc::new(FsEvidenceStore::new(dir.path())),
-        "secret".into(),
-    ));
-    let state = Arc::new(vidid_signaling::AppState {
-        calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
-        media,
-        turn: Default::default(),
-        api_key: "test-key".into(),
-        call_ttl: time::Duration::hours(1),
-        metrics: vidid_signaling::SignalingMetrics::register(&registry).unwrap(),
-        registry,
-        scrape_hooks: vec![],
-        cases: Some(ctx),
-    });
-    let app = vidid_signaling::ratelimit::with_limiter(
-        vidid_signaling::router(state),
-        Arc::new(RateLimiter::new(limits).unwrap()),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
     Server {
-        addr,
-        _dir: dir,
+        addr: node.addr,
+        _node: node,
         http: Client::builder(TokioExecutor::new()).build_http(),
     }
 }

@@ -1,13 +1,23 @@
-//! The layered configuration of `vidid`.
+//! The layered configuration of `vidid serve` (and of the operator commands that read the
+//! same file): built-in defaults → the `--config` TOML file → `VIDID__SECTION__KEY`
+//! environment variables → command-line flags. Unknown keys are refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use vidid_server::{MediaConfig, TurnConfig};
+
+use crate::NodeError;
+
+/// Refuses the configuration with a message.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err(NodeError::Config(format!($($t)*)))
+    };
+}
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,7 +32,7 @@ pub struct Config {
     /// `[vault]`: the recording vault (store, keys, retention; see docs/recording-format.md).
     pub vault: vidid_vault::VaultConfig,
     /// `[cases]`: the identification service (store, hours, queue, TAN, sessions; docs/api.md).
-    pub cases: vidid_signaling::vidid_cases::CasesConfig,
+    pub cases: vidid_cases::CasesConfig,
     /// `[node]`: this process's role and place in a scale-out deployment (deploy/README.md).
     pub node: NodeConfig,
     /// `[cluster]`: what all nodes of one deployment share.
@@ -33,7 +43,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// `all` (everything in one process), `signaling` or `media`; `--role`.
-    pub role: vidid_signaling::cluster::NodeRole,
+    pub role: vidid_control::NodeRole,
     /// Unique per node; default: the host name.
     pub id: Option<String>,
     /// The base URL browsers use to reach this node (media nodes: required), e.g.
@@ -158,7 +168,7 @@ impl Config {
         file: Option<&Path>,
         data_dir: Option<PathBuf>,
         listen: Option<SocketAddr>,
-    ) -> anyhow::Result<Config> {
+    ) -> Result<Config, NodeError> {
         Self::load_with_role(file, data_dir, listen, None)
     }
 
@@ -167,12 +177,12 @@ impl Config {
         file: Option<&Path>,
         data_dir: Option<PathBuf>,
         listen: Option<SocketAddr>,
-        role: Option<vidid_signaling::cluster::NodeRole>,
-    ) -> anyhow::Result<Config> {
+        role: Option<vidid_control::NodeRole>,
+    ) -> Result<Config, NodeError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
-                anyhow::bail!("config file {} does not exist", file.display());
+                bail!("config file {} does not exist", file.display());
             }
             fig = fig.merge(Toml::file(file));
         }
@@ -186,20 +196,22 @@ impl Config {
         if let Some(r) = role {
             fig = fig.merge(Serialized::default("node.role", r));
         }
-        let cfg: Config = fig.extract().context("invalid configuration")?;
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| NodeError::Config(format!("invalid configuration: {e}")))?;
         cfg.check_roles()?;
         cfg.vault
             .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| NodeError::Config(format!("invalid configuration: {e}")))?;
         cfg.http
             .rate_limit
             .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            .map_err(|e| NodeError::Config(format!("invalid configuration: {e}")))?;
         cfg.cases
             .validate()
-            .map_err(|e| anyhow::anyhow!("[cases] {e}"))?;
+            .map_err(|e| NodeError::Config(format!("[cases] {e}")))?;
         if cfg.media.video_codecs.is_empty() {
-            anyhow::bail!("invalid configuration: media.video_codecs must name at least one codec");
+            bail!("invalid configuration: media.video_codecs must name at least one codec");
         }
         Ok(cfg)
     }
@@ -207,13 +219,13 @@ impl Config {
 
 impl Config {
     /// The rules of a scale-out deployment (role ≠ all) and of TLS.
-    fn check_roles(&self) -> anyhow::Result<()> {
-        use vidid_signaling::cluster::NodeRole;
+    fn check_roles(&self) -> Result<(), NodeError> {
+        use vidid_control::NodeRole;
         if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
-            anyhow::bail!("invalid configuration: http.tls_cert and http.tls_key go together");
+            bail!("invalid configuration: http.tls_cert and http.tls_key go together");
         }
         if self.node.heartbeat_secs == 0 {
-            anyhow::bail!("invalid configuration: node.heartbeat_secs must be at least 1");
+            bail!("invalid configuration: node.heartbeat_secs must be at least 1");
         }
         if self.node.role == NodeRole::All {
             return Ok(());
@@ -221,7 +233,7 @@ impl Config {
         let role = self.node.role.as_str();
         match self.cluster.secret.as_deref() {
             Some(s) if s.len() >= 32 => {}
-            _ => anyhow::bail!(
+            _ => bail!(
                 "invalid configuration: role {role} needs cluster.secret (VIDID__CLUSTER__SECRET, at least 32 characters, the same on every node)"
             ),
         }
@@ -232,12 +244,12 @@ impl Config {
             .as_deref()
             .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
         if !shared {
-            anyhow::bail!(
+            bail!(
                 "invalid configuration: role {role} needs the shared PostgreSQL store (cases.store.url = postgres://…)"
             );
         }
         if self.node.role == NodeRole::Media && self.node.public_url.is_none() {
-            anyhow::bail!(
+            bail!(
                 "invalid configuration: a media node needs node.public_url (where browsers reach it)"
             );
         }
@@ -292,7 +304,7 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
     fn roles_need_their_settings() {
         figment::Jail::expect_with(|jail| {
-            use vidid_signaling::cluster::NodeRole;
+            use vidid_control::NodeRole;
             let cfg = Config::load(None, None, None).unwrap();
             assert_eq!(cfg.node.role, NodeRole::All);
             let err = Config::load_with_role(None, None, None, Some(NodeRole::Media)).unwrap_err();

@@ -28,13 +28,15 @@ const IDLE_REFRESH: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct QueueView {
     rx: watch::Receiver<Arc<Snapshot>>,
+    /// The sender of an [`QueueView::empty`] view.
+    _idle: Option<Arc<watch::Sender<Arc<Snapshot>>>>,
 }
 
 impl QueueView {
     /// Starts the refresher (inside a tokio runtime).
     pub fn spawn(cases: Arc<Cases>) -> QueueView {
         let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
-        let mut events = cases.store().queue_events();
+        let mut events = cases.queue_events();
         tokio::spawn(async move {
             loop {
                 refresh(&cases, &tx).await;
@@ -53,7 +55,17 @@ impl QueueView {
                 }
             }
         });
-        QueueView { rx }
+        QueueView { rx, _idle: None }
+    }
+
+    /// A view that never changes, for a node where no customer waits (a media node).
+    pub fn empty() -> QueueView {
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        // Kept with the view: receivers see no change, never a close.
+        QueueView {
+            rx,
+            _idle: Some(Arc::new(tx)),
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {

@@ -2,12 +2,17 @@
 //! [`EvidenceStore`] seam.
 //!
 //! `vidid serve` stores them through the recording vault (`vidid_vault::Vault::put_evidence`:
-//! encrypted in the process, WORM with the recordings' retention; the adapter is in the `cli`
+//! encrypted in the process, WORM with the recordings' retention; the adapter is in the `node`
 //! crate). [`FsEvidenceStore`] keeps plain files under a directory: for this crate's tests and
 //! tools that run without a vault, never for `vidid serve`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::{ControlError, Result};
 
 /// A stored object: its id within the case and the plaintext's SHA-256 in hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +92,36 @@ impl EvidenceStore for FsEvidenceStore {
     fn get(&self, case_id: &str, object_id: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path(case_id, object_id)?)
     }
+}
+
+/// Stores an object off the async threads. A storage failure is
+/// [`ControlError::StorageUnavailable`]: nothing was recorded, the upload can be repeated.
+pub async fn put(
+    store: Arc<dyn EvidenceStore>,
+    case_id: &str,
+    content_type: &str,
+    bytes: bytes::Bytes,
+) -> Result<StoredObject> {
+    let (case_id, content_type) = (case_id.to_string(), content_type.to_string());
+    tokio::task::spawn_blocking(move || store.put(&case_id, &content_type, &bytes))
+        .await
+        .map_err(|e| ControlError::Internal(e.to_string()))?
+        .map_err(|e| {
+            warn!(error = %e, "evidence store failed");
+            ControlError::StorageUnavailable
+        })
+}
+
+/// Reads an object off the async threads ([`ControlError::StorageUnreadable`] on failure).
+pub async fn get(store: Arc<dyn EvidenceStore>, case_id: &str, object_id: &str) -> Result<Vec<u8>> {
+    let (case_id, object_id) = (case_id.to_string(), object_id.to_string());
+    tokio::task::spawn_blocking(move || store.get(&case_id, &object_id))
+        .await
+        .map_err(|e| ControlError::Internal(e.to_string()))?
+        .map_err(|e| {
+            warn!(error = %e, "evidence read failed");
+            ControlError::StorageUnreadable
+        })
 }
 
 /// The image type by magic bytes: JPEG or PNG only.

@@ -13,9 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use tracing::{debug, info, warn};
-use vidid_cases::webhook::{MAX_ATTEMPTS, WebhookDelivery, backoff};
+use vidid_cases::webhook::WebhookDelivery;
 
-use crate::cases_api::CasesCtx;
+use vidid_cases::Cases;
 
 /// Header with `sha256=<hex HMAC-SHA256 of the body with the webhook secret>`.
 pub const SIGNATURE_HEADER: &str = "x-vidid-signature";
@@ -38,13 +38,13 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// Runs [`vidid_cases::Cases::sweep`] every `every`.
-pub fn spawn_sweeper(ctx: Arc<CasesCtx>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(cases: Arc<Cases>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match ctx.cases.sweep().await {
+            match cases.sweep().await {
                 Ok(r) if !r.expired.is_empty() || !r.dropped.is_empty() => {
                     info!(
                         expired = r.expired.len(),
@@ -160,9 +160,13 @@ fn describe(e: hyper_util::client::legacy::Error) -> String {
 }
 
 /// Sends due webhook deliveries every `every`, trusting the system's root certificates.
-pub fn spawn_webhook_sender(ctx: Arc<CasesCtx>, every: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_webhook_sender(
+    cases: Arc<Cases>,
+    secret: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
     match WebhookClient::new(&[]) {
-        Ok(client) => spawn_webhook_sender_with(ctx, every, client),
+        Ok(client) => spawn_webhook_sender_with(cases, secret, every, client),
         Err(e) => tokio::spawn(async move {
             warn!(error = %e, "no webhook client: webhooks are not sent");
         }),
@@ -171,7 +175,8 @@ pub fn spawn_webhook_sender(ctx: Arc<CasesCtx>, every: Duration) -> tokio::task:
 
 /// Sends due webhook deliveries every `every` with `client`.
 pub fn spawn_webhook_sender_with(
-    ctx: Arc<CasesCtx>,
+    cases: Arc<Cases>,
+    secret: String,
     every: Duration,
     client: WebhookClient,
 ) -> tokio::task::JoinHandle<()> {
@@ -180,13 +185,7 @@ pub fn spawn_webhook_sender_with(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = ctx.cases.now();
-            let due = match ctx
-                .cases
-                .store()
-                .claim_webhooks(now, time::Duration::seconds(60), 20)
-                .await
-            {
+            let due = match cases.claim_webhooks(time::Duration::seconds(60), 20).await {
                 Ok(d) => d,
                 Err(e) => {
                     warn!(error = %e, "claiming webhooks");
@@ -194,19 +193,14 @@ pub fn spawn_webhook_sender_with(
                 }
             };
             for d in due {
-                let result = client.deliver(&ctx.webhook_secret, &d).await;
-                let store = ctx.cases.store();
-                let r = match result {
+                let r = match client.deliver(&secret, &d).await {
                     Ok(()) => {
                         info!(delivery = %d.id, event = %d.event, "webhook delivered");
-                        store.webhook_delivered(&d.id, ctx.cases.now()).await
+                        cases.webhook_delivered(&d.id).await
                     }
-                    Err(why) => {
-                        let next = (d.attempts < MAX_ATTEMPTS)
-                            .then(|| ctx.cases.now() + backoff(d.attempts));
-                        warn!(delivery = %d.id, attempts = d.attempts, error = %why, gave_up = next.is_none(), "webhook failed");
-                        store.webhook_failed(&d.id, &why, next).await
-                    }
+                    Err(why) => cases.webhook_failed(&d, &why).await.map(|gave_up| {
+                        warn!(delivery = %d.id, attempts = d.attempts, error = %why, gave_up, "webhook failed");
+                    }),
                 };
                 if let Err(e) = r {
                     warn!(delivery = %d.id, error = %e, "recording the webhook outcome");

@@ -6,20 +6,27 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::SignalingError;
+use crate::NodeError;
+
+fn secrets_error(e: std::io::Error) -> NodeError {
+    NodeError::Io {
+        what: "the secrets directory",
+        source: e,
+    }
+}
 
 /// Reads `<data-dir>/secrets/<name>`, creating it with a fresh random token if missing.
-pub fn load_or_create(data_dir: &Path, name: &str) -> Result<(String, PathBuf), SignalingError> {
+pub fn load_or_create(data_dir: &Path, name: &str) -> Result<(String, PathBuf), NodeError> {
     let dir = data_dir.join("secrets");
-    std::fs::create_dir_all(&dir).map_err(SignalingError::Secrets)?;
+    std::fs::create_dir_all(&dir).map_err(secrets_error)?;
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => return Ok((s.trim().to_string(), path)),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(SignalingError::Secrets(e)),
+        Err(e) => return Err(secrets_error(e)),
     }
-    let value = crate::calls::random_token();
+    let value = vidid_control::calls::random_token();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -27,10 +34,9 @@ pub fn load_or_create(data_dir: &Path, name: &str) -> Result<(String, PathBuf), 
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&path).map_err(SignalingError::Secrets)?;
-    f.write_all(value.as_bytes())
-        .map_err(SignalingError::Secrets)?;
-    f.sync_all().map_err(SignalingError::Secrets)?;
+    let mut f = opts.open(&path).map_err(secrets_error)?;
+    f.write_all(value.as_bytes()).map_err(secrets_error)?;
+    f.sync_all().map_err(secrets_error)?;
     Ok((value, path))
 }
 

@@ -1,21 +1,19 @@
 //! Messages pushed to a customer's queue socket (`/ws/queue`), from whichever request caused
 //! them (an agent taking the customer, an instruction, the result, a failed media node).
 //!
-//! Pushes travel on the case store's bus ([`vidid_cases::Store::publish`]): with several
+//! Pushes travel on the case store's bus ([`vidid_cases::Cases::publish`]): with several
 //! vidid processes on PostgreSQL the socket may be on another process than the request that
 //! caused the push; `NOTIFY` carries it there. On SQLite the bus is in-process. Every process
 //! keeps the call token and the latest instruction of each case in a call ("pending"), so a
 //! socket that (re)connects to any process gets them again.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::broadcast;
-use vidid_cases::Store;
+use vidid_cases::Cases;
 use vidid_cases::cluster::BusMsg;
 
 /// What the server sends on `/ws/queue` (docs/signaling.md).
@@ -94,13 +92,13 @@ impl Default for Hub {
 }
 
 impl Hub {
-    /// Sends pushes over `store`'s bus and delivers what arrives on it (from this process
+    /// Sends pushes over the store's bus and delivers what arrives on it (from this process
     /// and others) to this process's sockets. Call once, inside a tokio runtime.
-    pub fn attach_bus(self: &Arc<Self>, store: Arc<dyn Store>) {
+    pub fn attach_bus(self: &Arc<Self>, cases: Arc<Cases>) {
         let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<BusMsg>();
-        let mut inbox = store.bus();
+        let mut inbox = cases.bus();
         *self.out.lock().unwrap_or_else(|e| e.into_inner()) = Some(out_tx);
-        let publisher = store.clone();
+        let publisher = cases;
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
                 if let Err(e) = publisher.publish(&m).await {

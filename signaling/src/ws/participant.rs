@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,16 +18,19 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span, warn};
 use vidid_server::{Candidate, IceServer, MediaError, ParticipantEvent, ParticipantId, Party};
 
-use crate::calls::SeatClaim;
-use crate::{AppState, SignalingError};
+use vidid_control::calls::SeatClaim;
+use vidid_control::{ControlError, Rooms};
+
+use crate::AppState;
+use crate::ratelimit::{Rate, TokenBucket};
 
 /// Largest accepted frame.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest accepted SDP offer.
 pub const MAX_SDP_BYTES: usize = 32 * 1024;
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
-const RATE_PER_SEC: f64 = 50.0;
-const RATE_BURST: f64 = 100.0;
+/// Messages a socket may send: 50 a second, 100 at once.
+const RATE: Rate = Rate::new(50.0, 100.0);
 /// Rate-limit violations after which the socket is closed.
 const MAX_VIOLATIONS: u32 = 200;
 
@@ -106,8 +110,11 @@ struct EndCallMsg {
     reason: Option<String>,
 }
 
-/// `GET /ws`
+/// `GET /ws` (only where this process relays calls).
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -> Response {
+    let Some(rooms) = state.rooms.clone() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
@@ -118,7 +125,9 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppState>>) -
                 call_id = tracing::field::Empty,
                 role = tracing::field::Empty
             );
-            Session::new(state, connection).run(socket).instrument(span)
+            Session::new(state, rooms, connection)
+                .run(socket)
+                .instrument(span)
         })
 }
 
@@ -130,10 +139,10 @@ struct Joined {
 
 struct Session {
     state: Arc<AppState>,
+    rooms: Arc<Rooms>,
     connection: u64,
     joined: Option<Joined>,
-    tokens: f64,
-    refilled: Instant,
+    bucket: TokenBucket,
     violations: u32,
 }
 
@@ -143,13 +152,13 @@ enum Flow {
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, connection: u64) -> Self {
+    fn new(state: Arc<AppState>, rooms: Arc<Rooms>, connection: u64) -> Self {
         Session {
             state,
+            rooms,
             connection,
             joined: None,
-            tokens: RATE_BURST,
-            refilled: Instant::now(),
+            bucket: TokenBucket::full(&RATE, Instant::now()),
             violations: 0,
         }
     }
@@ -248,16 +257,7 @@ impl Session {
     }
 
     fn rate_ok(&mut self) -> bool {
-        let now = Instant::now();
-        let dt = now.duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + dt * RATE_PER_SEC).min(RATE_BURST);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.bucket.try_take(&RATE, Instant::now()).is_ok()
     }
 
     async fn text(
@@ -350,7 +350,7 @@ impl Session {
         ev_tx: &mpsc::UnboundedSender<ParticipantEvent>,
     ) -> Flow {
         let now = time::OffsetDateTime::now_utc();
-        let claim = match self.state.calls.claim(&token, self.connection, now) {
+        let claim = match self.rooms.calls().claim(&token, self.connection, now) {
             Ok(c) => c,
             Err(e) => {
                 warn!(code = e.code(), "join refused");
@@ -358,14 +358,14 @@ impl Session {
             }
         };
         let joined = match self
-            .state
-            .media
+            .rooms
+            .media()
             .join(&claim.call_id, claim.role, ev_tx.clone())
             .await
         {
             Ok(j) => j,
             Err(e) => {
-                self.state.calls.release(&claim);
+                self.rooms.calls().release(&claim);
                 let (code, msg) = match e {
                     MediaError::SeatTaken(_) => ("token_in_use", e.to_string()),
                     other => ("media_unavailable", other.to_string()),
@@ -407,7 +407,7 @@ impl Session {
         if sdp.len() > MAX_SDP_BYTES {
             return self.reply_err(out, "sdp_too_large", "the sdp offer is over 32 KiB", false);
         }
-        match self.state.media.offer(j.participant, sdp).await {
+        match self.rooms.media().offer(j.participant, sdp).await {
             Ok(answer) => {
                 if let Some(j) = self.joined.as_mut() {
                     j.negotiated = true;
@@ -443,7 +443,7 @@ impl Session {
             sdp_mid: m.sdp_mid,
             sdp_mline_index: m.sdp_mline_index,
         };
-        match self.state.media.add_candidate(j.participant, c).await {
+        match self.rooms.media().add_candidate(j.participant, c).await {
             Ok(()) => Flow::Continue,
             Err(MediaError::BadCandidate(why)) => self.reply_err(
                 out,
@@ -469,7 +469,7 @@ impl Session {
         let call_id = j.claim.call_id.clone();
         let reason = reason.unwrap_or_else(|| "ended by the agent".into());
         let reason: String = reason.chars().take(200).collect();
-        match crate::api::end_call(&self.state, &call_id, &reason).await {
+        match self.rooms.end(&call_id, &reason).await {
             // The media engine tells both sockets `call_ended` through their event channels.
             Ok(_) => Flow::Continue,
             Err(e) => self.reply_err(out, e.code(), &e.to_string(), false),
@@ -485,13 +485,13 @@ impl Session {
             ParticipantEvent::Candidate(c) => ServerMsg::Candidate(c),
             ParticipantEvent::Connected => {
                 if let Some(j) = &self.joined {
-                    self.state.calls.set_connected(&j.claim, true);
+                    self.rooms.calls().set_connected(&j.claim, true);
                 }
                 return Flow::Continue;
             }
             ParticipantEvent::Failed => {
                 if let Some(j) = &self.joined {
-                    self.state.calls.set_connected(&j.claim, false);
+                    self.rooms.calls().set_connected(&j.claim, false);
                 }
                 err(
                     "media_unavailable",
@@ -505,7 +505,7 @@ impl Session {
             ParticipantEvent::CallEnded { reason } => {
                 if let Some(j) = self.joined.take() {
                     // The engine has already removed the participant.
-                    self.state.calls.release(&j.claim);
+                    self.rooms.calls().release(&j.claim);
                 }
                 let _ = out.send(ServerMsg::CallEnded { reason });
                 return Flow::Close;
@@ -518,15 +518,15 @@ impl Session {
 
     async fn cleanup(&mut self) {
         if let Some(j) = self.joined.take() {
-            self.state.media.leave(j.participant).await;
-            self.state.calls.release(&j.claim);
+            self.rooms.media().leave(j.participant).await;
+            self.rooms.calls().release(&j.claim);
             info!(call_id = %j.claim.call_id, "participant left");
         }
     }
 }
 
-impl From<SignalingError> for ServerMsg {
-    fn from(e: SignalingError) -> Self {
+impl From<ControlError> for ServerMsg {
+    fn from(e: ControlError) -> Self {
         err(e.code(), e.to_string(), false)
     }
 }

@@ -1,4 +1,4 @@
-//! The WebSocket protocol against a real in-process server (real media loop, real recorder):
+//! The WebSocket protocol against a real in-process node (real media loop, real recorder):
 //! every refusal in docs/signaling.md, and that a refusal leaves the call alone.
 
 use std::sync::Arc;
@@ -9,53 +9,32 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use vidid_signaling::calls::{CallStore, MemoryCallStore};
+use vidid_control::calls::CallStore;
+use vidid_node::testing::{API_KEY, TestNode};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Server {
     addr: std::net::SocketAddr,
-    calls: Arc<MemoryCallStore>,
+    calls: Arc<dyn CallStore>,
     api_key: String,
-    _dir: tempfile::TempDir,
+    _node: TestNode,
 }
 
+/// An in-process node (`--role all`: real media loop, real recorder).
 async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = prometheus::Registry::new();
-    let sink = Arc::new(vidid_recorder::LocalRecordingSink::new(dir.path()).unwrap());
-    let media = vidid_server::MediaServer::start(
-        vidid_server::MediaConfig::default(),
-        "127.0.0.1".parse().unwrap(),
-        sink,
-        vidid_server::MediaMetrics::register(&registry).unwrap(),
-    )
-    .await
-    .unwrap();
-    let calls = Arc::new(MemoryCallStore::default());
-    let state = Arc::new(vidid_signaling::AppState {
-        calls: calls.clone(),
-        media,
-        turn: Default::default(),
-        api_key: "test-key".into(),
-        call_ttl: time::Duration::hours(1),
-        metrics: vidid_signaling::SignalingMetrics::register(&registry).unwrap(),
-        registry,
-        scrape_hooks: vec![],
-        cases: None,
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, vidid_signaling::router(state))
-            .await
-            .unwrap();
-    });
+    let node = TestNode::start(|_, _, _| {}).await;
     Server {
-        addr,
-        calls,
-        api_key: "test-key".into(),
-        _dir: dir,
+        addr: node.addr,
+        calls: node
+            .state
+            .rooms
+            .as_ref()
+            .expect("role all has rooms")
+            .calls()
+            .clone(),
+        api_key: API_KEY.into(),
+        _node: node,
     }
 }
 

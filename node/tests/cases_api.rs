@@ -1,4 +1,4 @@
-//! The cases API over HTTP and the queue socket, against an in-process server (real media loop,
+//! The cases API over HTTP and the queue socket, against an in-process node (real media loop,
 //! SQLite store in a temporary directory, a test clock): the whole identification from case
 //! creation to approval and the signed webhook, and the refusals along the way.
 
@@ -17,9 +17,9 @@ use time::macros::datetime;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use vidid_cases::{Cases, CasesConfig, OutboxSms, Role, TestClock};
-use vidid_signaling::cases_api::CasesCtx;
-use vidid_signaling::evidence::FsEvidenceStore;
+use vidid_cases::{Cases, OutboxSms, Role, TestClock};
+use vidid_control::evidence::FsEvidenceStore;
+use vidid_node::testing::TestNode;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -33,64 +33,28 @@ struct Server {
     addr: std::net::SocketAddr,
     clock: Arc<TestClock>,
     cases: Arc<Cases>,
-    dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
     http: Client<HttpConnector, Full<Bytes>>,
+    _node: TestNode,
 }
 
+/// An in-process node (`--role all`): a test clock, a 5 s rejoin grace, evidence as plain
+/// files (so the test can look at what was stored), webhooks sent every 100 ms, and a portal
+/// that cannot reach the recordings (its refusal is tested below).
 async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = prometheus::Registry::new();
-    let sink = Arc::new(vidid_recorder::LocalRecordingSink::new(dir.path()).unwrap());
-    let media = vidid_server::MediaServer::start(
-        vidid_server::MediaConfig::default(),
-        "127.0.0.1".parse().unwrap(),
-        sink,
-        vidid_server::MediaMetrics::register(&registry).unwrap(),
-    )
-    .await
-    .unwrap();
     let clock = Arc::new(TestClock::new(OPEN));
-    let url = vidid_cases::store::default_sqlite_url(dir.path());
-    let store = Arc::new(
-        vidid_cases::store::SqlStore::connect(&url, None)
-            .await
-            .unwrap(),
-    );
-    let mut cfg = CasesConfig::default();
-    cfg.queue.rejoin_grace_secs = 5;
-    let cases = Arc::new(
-        Cases::new(
-            cfg,
-            store,
-            clock.clone(),
-            Arc::new(OutboxSms::new(dir.path())),
-        )
-        .unwrap(),
-    );
-    let ctx = Arc::new(CasesCtx::new(
-        cases.clone(),
-        Arc::new(FsEvidenceStore::new(dir.path())),
-        SECRET.into(),
-    ));
-    vidid_signaling::background::spawn_webhook_sender(ctx.clone(), Duration::from_millis(100));
-    let state = Arc::new(vidid_signaling::AppState {
-        calls: Arc::new(vidid_signaling::calls::MemoryCallStore::default()),
-        media,
-        turn: Default::default(),
-        api_key: KEY.into(),
-        call_ttl: time::Duration::hours(1),
-        metrics: vidid_signaling::SignalingMetrics::register(&registry).unwrap(),
-        registry,
-        scrape_hooks: vec![],
-        cases: Some(ctx),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, vidid_signaling::router(state))
-            .await
-            .unwrap();
-    });
+    let c = clock.clone();
+    let node = TestNode::start(|cfg, wiring, dir| {
+        cfg.cases.queue.rejoin_grace_secs = 5;
+        cfg.api.key = Some(KEY.into());
+        cfg.api.webhook_secret = Some(SECRET.into());
+        wiring.clock = c;
+        wiring.evidence = Some(Arc::new(FsEvidenceStore::new(dir)));
+        wiring.webhook_every = Duration::from_millis(100);
+        wiring.recordings_reachable = false;
+    })
+    .await;
+    let cases = node.cases().clone();
     for (name, role) in [
         ("ana", Role::Agent),
         ("bor", Role::Agent),
@@ -99,11 +63,12 @@ async fn server() -> Server {
         cases.add_user(name, role, PW).await.unwrap();
     }
     Server {
-        addr,
+        addr: node.addr,
         clock,
         cases,
-        dir,
+        dir: node.dir.path().to_path_buf(),
         http: Client::builder(TokioExecutor::new()).build_http(),
+        _node: node,
     }
 }
 
@@ -351,7 +316,7 @@ async fn whole_identification_over_http_with_signed_webhook_and_audit() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["photo"]["bytes"], 200_004);
     let obj = r.body["photo"]["object_id"].as_str().unwrap();
-    let stored = s.dir.path().join("evidence").join(&id).join(obj);
+    let stored = s.dir.as_path().join("evidence").join(&id).join(obj);
     assert_eq!(std::fs::read(stored).unwrap(), jpeg());
     let r = s
         .json(
@@ -561,7 +526,7 @@ async fn whole_identification_over_http_with_signed_webhook_and_audit() {
         .call("POST", &format!("{case_path}/tan"), &ana_h, None)
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let sms = OutboxSms::read(&s.dir.path().join("outbox/sms.jsonl")).unwrap();
+    let sms = OutboxSms::read(&s.dir.as_path().join("outbox/sms.jsonl")).unwrap();
     assert_eq!(sms.len(), 1);
     let code = tan_code(&sms[0].text);
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -629,7 +594,7 @@ async fn whole_identification_over_http_with_signed_webhook_and_audit() {
         .expect("webhook within 10 s")
         .unwrap();
     let sig = headers["x-vidid-signature"].to_str().unwrap();
-    assert_eq!(sig, vidid_signaling::background::sign(SECRET, &body));
+    assert_eq!(sig, vidid_control::jobs::sign(SECRET, &body));
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, SECRET.as_bytes());
     let mac = hex::decode(sig.strip_prefix("sha256=").unwrap()).unwrap();
     ring::hmac::verify(&key, &body, &mac).expect("valid hmac");
@@ -661,7 +626,7 @@ async fn whole_identification_over_http_with_signed_webhook_and_audit() {
     assert!(r.body["entries"].as_array().unwrap().len() > 15);
     {
         use sqlx::Connection as _;
-        let url = vidid_cases::store::default_sqlite_url(s.dir.path());
+        let url = vidid_cases::store::default_sqlite_url(s.dir.as_path());
         let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
         for sql in [
             "DROP TRIGGER audit_no_update",
@@ -1211,7 +1176,7 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
         .call("POST", &format!("{case_path}/tan"), &ana_h, None)
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let sms = OutboxSms::read(&s.dir.path().join("outbox/sms.jsonl")).unwrap();
+    let sms = OutboxSms::read(&s.dir.as_path().join("outbox/sms.jsonl")).unwrap();
     let code = tan_code(&sms.last().unwrap().text);
     let wrong = if code == "000000" { "000001" } else { "000000" };
     let r = s
@@ -1241,8 +1206,7 @@ async fn snapshots_customer_tan_board_search_and_purpose_bound_access() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while s
         .cases
-        .store()
-        .case(&id)
+        .peek_case(&id)
         .await
         .unwrap()
         .unwrap()

@@ -17,14 +17,16 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 use vidid_cases::{Actor, CaseState, CasesError};
 
+use vidid_control::hub::CustomerMsg;
+
 use crate::AppState;
-use crate::cases_api::CasesCtx;
-use crate::hub::CustomerMsg;
+use crate::ratelimit::{Rate, TokenBucket};
 
 const MAX_MESSAGE_BYTES: usize = 4096;
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages per second a client may send (it only needs `ping`).
-const MAX_PER_SEC: u32 = 20;
+/// Messages a customer's socket may send: 20 a second (more closes it).
+const RATE: Rate = Rate::new(20.0, 20.0);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,27 +69,11 @@ async fn send(
 
 async fn run(state: Arc<AppState>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let Some(ctx) = state.cases.clone() else {
-        let _ = send(
-            &mut sink,
-            &error(
-                "cases_disabled",
-                "the cases service is not configured",
-                true,
-            ),
-        )
-        .await;
-        let _ = sink.send(Message::Close(None)).await;
-        return;
-    };
-    // Subscribe before the first read, so nothing between the read and the loop is missed.
-    let view = ctx
-        .queue_view
-        .clone()
-        .unwrap_or_else(|| crate::queue_view::QueueView::spawn(ctx.cases.clone()));
+    let hub = state.coordinator.hub().clone();
+    let view = state.queue_view.clone();
     let mut view_rx = view.subscribe();
     view_rx.mark_unchanged();
-    let mut push_rx = ctx.hub.subscribe();
+    let mut push_rx = hub.subscribe();
     let hello = match tokio::time::timeout(JOIN_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<QueueHello>(t.as_str()),
         Ok(_) => return,
@@ -115,7 +101,7 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
             return;
         }
     };
-    let (actor, case_id) = match attach(&ctx, &hello).await {
+    let (actor, case_id) = match attach(&state, &hello).await {
         Ok(x) => x,
         Err(e) => {
             let _ = send(&mut sink, &error(e.code(), e.to_string(), true)).await;
@@ -123,30 +109,24 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
             return;
         }
     };
-    ctx.hub.socket_opened(&case_id);
+    hub.socket_opened(&case_id);
     'session: {
         let mut last_place = None;
-        if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+        if !refresh(&state, &case_id, &mut sink, &mut last_place).await {
             break 'session;
         }
-        for m in ctx.hub.pending(&case_id) {
+        for m in hub.pending(&case_id) {
             if !send(&mut sink, &m).await {
                 break 'session;
             }
         }
-        let mut window = Instant::now();
-        let mut count = 0u32;
+        let mut bucket = TokenBucket::full(&RATE, Instant::now());
         loop {
             tokio::select! {
                 frame = stream.next() => {
                     match frame {
                         Some(Ok(Message::Text(t))) => {
-                            if window.elapsed() >= Duration::from_secs(1) {
-                                window = Instant::now();
-                                count = 0;
-                            }
-                            count += 1;
-                            if count > MAX_PER_SEC {
+                            if bucket.try_take(&RATE, Instant::now()).is_err() {
                                 let _ = send(&mut sink, &error("rate_limited", "too many messages; closing", true)).await;
                                 // Close politely and read out what the client already sent: closing
                                 // with unread data makes the kernel reset the connection, and the
@@ -207,7 +187,7 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
                             if matches!(p.msg, CustomerMsg::Requeued { .. }) {
                                 // Back in the queue: say where, even if it is the old place.
                                 last_place = None;
-                                if !refresh(&ctx, &case_id, &mut sink, &mut last_place).await {
+                                if !refresh(&state, &case_id, &mut sink, &mut last_place).await {
                                     break;
                                 }
                             }
@@ -215,7 +195,7 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
                         Ok(_) => {}
                         Err(RecvError::Lagged(_)) => {
                             let mut gone = false;
-                            for m in ctx.hub.pending(&case_id) {
+                            for m in hub.pending(&case_id) {
                                 gone = gone || !send(&mut sink, &m).await;
                             }
                             if gone {
@@ -230,11 +210,11 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
     }
     let _ = sink.send(Message::Close(None)).await;
     // Still waiting, and no newer socket of the case here: keep the place for the grace period.
-    if ctx.hub.socket_closed(&case_id)
-        && let Ok(Some(case)) = ctx.cases.store().case(&case_id).await
+    if hub.socket_closed(&case_id)
+        && let Ok(Some(case)) = state.cases.peek_case(&case_id).await
         && case.state == CaseState::Queued
     {
-        match ctx.cases.disconnected(&actor, &case_id).await {
+        match state.cases.disconnected(&actor, &case_id).await {
             Ok(_) | Err(CasesError::InvalidState { .. }) => {}
             Err(e) => warn!(case_id, error = %e, "marking the customer disconnected"),
         }
@@ -242,11 +222,11 @@ async fn run(state: Arc<AppState>, socket: WebSocket) {
 }
 
 /// Resolves the link and (re)claims the place; returns the customer and the case id.
-async fn attach(ctx: &CasesCtx, hello: &QueueHello) -> Result<(Actor, String), CasesError> {
-    let (actor, case) = ctx.cases.customer(hello.token.trim()).await?;
+async fn attach(state: &AppState, hello: &QueueHello) -> Result<(Actor, String), CasesError> {
+    let (actor, case) = state.cases.customer(hello.token.trim()).await?;
     match case.state {
         CaseState::Queued => {
-            let place = ctx
+            let place = state
                 .cases
                 .queue_place(&case.id)
                 .await?
@@ -256,7 +236,7 @@ async fn attach(ctx: &CasesCtx, hello: &QueueHello) -> Result<(Actor, String), C
                     .rejoin_token
                     .as_deref()
                     .ok_or(CasesError::RejoinRefused)?;
-                ctx.cases.rejoin(&actor, &case.id, rejoin).await?;
+                state.cases.rejoin(&actor, &case.id, rejoin).await?;
             }
         }
         // Taken already: the pending call token follows.
@@ -268,12 +248,12 @@ async fn attach(ctx: &CasesCtx, hello: &QueueHello) -> Result<(Actor, String), C
 
 /// Sends the current place if it changed; false when the socket is gone.
 async fn refresh(
-    ctx: &CasesCtx,
+    state: &AppState,
     case_id: &str,
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     last: &mut Option<(u32, Option<u64>)>,
 ) -> bool {
-    let place = match ctx.cases.queue_place(case_id).await {
+    let place = match state.cases.queue_place(case_id).await {
         Ok(Some(p)) => p,
         Ok(None) => return true,
         Err(e) => {

@@ -1,11 +1,11 @@
-//! The vault behind the signaling layer's seams: evidence images ([`EvidenceStore`]) and the
+//! The vault behind the control plane's seams: evidence images ([`EvidenceStore`]) and the
 //! compliance portal's recordings ([`RecordingLibrary`]), with the same checks as
 //! `vidid recording verify` and the same decryption as `vidid recording export`.
 
 use std::sync::Arc;
 
-use vidid_signaling::evidence::{EvidenceStore, StoredObject};
-use vidid_signaling::recordings::{RecordingCheck, RecordingLibrary, RecordingStatus};
+use vidid_control::evidence::{EvidenceStore, StoredObject};
+use vidid_control::recordings::{RecordingCheck, RecordingLibrary, RecordingStatus};
 use vidid_vault::keys::{FileKeys, KeyProvider};
 use vidid_vault::read::Archive;
 use vidid_vault::verify::{Level, Verdict, VerifyOptions};

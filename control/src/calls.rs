@@ -1,8 +1,9 @@
-//! Calls and their join tokens: the store behind the WebSocket and the calls API.
+//! The rooms of live calls and their join tokens: the [`CallStore`] seam behind the participant
+//! socket, the calls API and the call watcher.
 //!
-//! [`CallStore`] is the seam: this issue has the in-memory [`MemoryCallStore`]; the case store
-//! of the signaling issue (SQLite embedded, PostgreSQL scaled out) implements the same trait.
-//! Tokens are kept only as SHA-256 digests, so a memory or database dump holds no usable token.
+//! [`MemoryCallStore`] keeps them in memory, per process: a call room lives on the node whose
+//! media loop relays it. Tokens are kept only as SHA-256 digests, so a memory dump holds no
+//! usable token.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use vidid_server::Party;
 
-use crate::SignalingError;
+use crate::ControlError;
 
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,7 +79,7 @@ pub trait CallStore: Send + Sync + 'static {
         call_id: &str,
         now: OffsetDateTime,
         ttl: time::Duration,
-    ) -> Result<NewCall, SignalingError>;
+    ) -> Result<NewCall, ControlError>;
     /// A room with tokens made elsewhere (a media node opening a call signaling placed on
     /// it; `crate::cluster`).
     fn create_with_tokens(
@@ -88,7 +89,7 @@ pub trait CallStore: Send + Sync + 'static {
         agent_token: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-    ) -> Result<NewCall, SignalingError>;
+    ) -> Result<NewCall, ControlError>;
     fn get(&self, call_id: &str) -> Option<CallView>;
     /// Takes the seat a token names for `connection`; refuses if another connection holds it.
     fn claim(
@@ -96,11 +97,11 @@ pub trait CallStore: Send + Sync + 'static {
         token: &str,
         connection: u64,
         now: OffsetDateTime,
-    ) -> Result<SeatClaim, SignalingError>;
+    ) -> Result<SeatClaim, ControlError>;
     fn set_connected(&self, claim: &SeatClaim, connected: bool);
     fn release(&self, claim: &SeatClaim);
     /// Marks the call ended; returns false if it already was.
-    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, SignalingError>;
+    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, ControlError>;
 }
 
 struct Call {
@@ -206,9 +207,9 @@ impl CallStore for MemoryCallStore {
         call_id: &str,
         now: OffsetDateTime,
         ttl: time::Duration,
-    ) -> Result<NewCall, SignalingError> {
+    ) -> Result<NewCall, ControlError> {
         if self.lock().calls.contains_key(call_id) {
-            return Err(SignalingError::CallExists);
+            return Err(ControlError::CallExists);
         }
         Ok(self.insert(call_id.to_string(), now, ttl))
     }
@@ -220,9 +221,9 @@ impl CallStore for MemoryCallStore {
         agent_token: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-    ) -> Result<NewCall, SignalingError> {
+    ) -> Result<NewCall, ControlError> {
         if self.lock().calls.contains_key(call_id) {
-            return Err(SignalingError::CallExists);
+            return Err(ControlError::CallExists);
         }
         Ok(self.insert_tokens(
             NewCall {
@@ -256,28 +257,28 @@ impl CallStore for MemoryCallStore {
         token: &str,
         connection: u64,
         now: OffsetDateTime,
-    ) -> Result<SeatClaim, SignalingError> {
+    ) -> Result<SeatClaim, ControlError> {
         if token.is_empty() || token.len() > 128 {
-            return Err(SignalingError::InvalidToken);
+            return Err(ControlError::InvalidToken);
         }
         let mut g = self.lock();
         let (call_id, role) = g
             .tokens
             .get(&digest(token))
             .cloned()
-            .ok_or(SignalingError::InvalidToken)?;
+            .ok_or(ControlError::InvalidToken)?;
         let call = g
             .calls
             .get_mut(&call_id)
-            .ok_or(SignalingError::InvalidToken)?;
+            .ok_or(ControlError::InvalidToken)?;
         if call.state == CallState::Ended {
-            return Err(SignalingError::CallEnded);
+            return Err(ControlError::CallEnded);
         }
         if now >= call.expires_at {
-            return Err(SignalingError::LinkExpired);
+            return Err(ControlError::LinkExpired);
         }
         if call.seats[idx(role)].is_some() {
-            return Err(SignalingError::TokenInUse);
+            return Err(ControlError::TokenInUse);
         }
         call.seats[idx(role)] = Some(connection);
         call.state = CallState::Active;
@@ -307,9 +308,9 @@ impl CallStore for MemoryCallStore {
         }
     }
 
-    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, SignalingError> {
+    fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, ControlError> {
         let mut g = self.lock();
-        let c = g.calls.get_mut(call_id).ok_or(SignalingError::NotFound)?;
+        let c = g.calls.get_mut(call_id).ok_or(ControlError::NoSuchCall)?;
         if c.state == CallState::Ended {
             return Ok(false);
         }
@@ -334,14 +335,14 @@ mod tests {
         let call = store.create(now, time::Duration::hours(1));
         assert!(matches!(
             store.claim("nope", 1, now),
-            Err(SignalingError::InvalidToken)
+            Err(ControlError::InvalidToken)
         ));
         let claim = store.claim(&call.customer_token, 1, now).unwrap();
         assert_eq!(claim.role, Party::Customer);
         // A second connection with the same token is refused while the first holds it.
         assert!(matches!(
             store.claim(&call.customer_token, 2, now),
-            Err(SignalingError::TokenInUse)
+            Err(ControlError::TokenInUse)
         ));
         store.release(&claim);
         let again = store.claim(&call.customer_token, 2, now).unwrap();
@@ -350,7 +351,7 @@ mod tests {
         assert!(!store.end(&call.call_id, None).unwrap());
         assert!(matches!(
             store.claim(&call.agent_token, 3, now),
-            Err(SignalingError::CallEnded)
+            Err(ControlError::CallEnded)
         ));
         assert_eq!(
             store.get(&call.call_id).unwrap().recording_id.as_deref(),
@@ -366,7 +367,7 @@ mod tests {
         let later = now + time::Duration::minutes(6);
         assert!(matches!(
             store.claim(&call.agent_token, 1, later),
-            Err(SignalingError::LinkExpired)
+            Err(ControlError::LinkExpired)
         ));
     }
 }
