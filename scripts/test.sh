@@ -20,6 +20,10 @@ cargo fmt --all --check
 section "lints: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+section "module imports: no cycles (scripts/module-cycles.py)"
+python3 scripts/module-cycles.py server recorder vault cases cli
+python3 scripts/module-cycles.py --strict-root control signaling node
+
 if cargo nextest --version >/dev/null 2>&1; then
   section "tests: cargo nextest run --workspace --no-fail-fast"
   cargo nextest run --workspace --no-fail-fast

@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use vidid_cases::Cases;
 use vidid_signaling::AppState;
 
-use crate::{Config, Node, Wiring};
+use crate::config::Config;
+use crate::node::{Node, Wiring};
 
 /// The API key of every test node.
 pub const API_KEY: &str = "test-key";

@@ -101,7 +101,7 @@ pub fn export_recording_wav(
     let result = write_wav(&tmp, frames, &mut renderers).and_then(|()| {
         std::fs::rename(&tmp, out)?;
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::output::sync_dir(dir)?;
+            crate::durable::sync_dir(dir)?;
         }
         Ok(())
     });

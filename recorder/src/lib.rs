@@ -143,6 +143,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod durable;
 mod export;
 mod meta;
 mod mux;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use crate::output::write_atomic;
+use crate::durable::write_atomic;
 use crate::{Party, RecorderError};
 
 /// The name of the metadata file inside a recording directory.

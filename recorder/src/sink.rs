@@ -7,11 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::durable::sync_dir;
 use crate::meta::{
     CODEC, META_FILE, PartyCounters, RecordingMetadata, metadata_json, write_metadata,
 };
 use crate::mux::{MAX_PACKET_BYTES, OggMux, StreamHeaders, opus_head, opus_tags, serial_for};
-use crate::output::{AUDIO_FILE, AudioOutput, LocalFiles, OutputFactory, sync_dir};
+use crate::output::{AUDIO_FILE, AudioOutput, LocalFiles, OutputFactory};
 use crate::stats::RecorderStats;
 use crate::timeline::{Incoming, Rejected, Released, Timeline};
 use crate::toc::packet_samples;

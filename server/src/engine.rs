@@ -8,7 +8,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,64 +36,10 @@ use vidid_recorder::{AudioPacket, CallRecorder, Party, RecordingMeta, RecordingS
 
 use crate::config::MediaConfig;
 use crate::metrics::MediaMetrics;
+use crate::participant::IdMap;
+pub use crate::participant::{Candidate, ParticipantEvent, ParticipantId};
 use crate::peer::Peer;
 use crate::{MediaError, stun};
-
-/// Identifies one participant's peer connection on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantId(pub u64);
-
-/// Hashes a [`ParticipantId`] with one multiplication. The ids are handed out by the engine
-/// (sequential, never chosen by a client), so SipHash's flood resistance buys nothing on a map
-/// looked up several times per relayed packet.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A map keyed by participant id.
-pub(crate) type IdMap<V> = HashMap<ParticipantId, V, BuildHasherDefault<IdHasher>>;
-
-/// An ICE candidate as the browser's `RTCIceCandidateInit` spells it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Candidate {
-    pub candidate: String,
-    #[serde(rename = "sdpMid")]
-    pub sdp_mid: Option<String>,
-    #[serde(rename = "sdpMLineIndex")]
-    pub sdp_mline_index: Option<u16>,
-}
-
-/// What the media node tells the signaling side about one participant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParticipantEvent {
-    /// A server ICE candidate to trickle to the browser.
-    Candidate(Candidate),
-    /// This participant's peer connection is up (DTLS done).
-    Connected,
-    /// This participant's peer connection failed; it must rejoin.
-    Failed,
-    /// The other participant took its seat / connected / left.
-    PeerJoined,
-    PeerConnected,
-    PeerLeft,
-    /// The call is over.
-    CallEnded {
-        reason: String,
-    },
-}
 
 /// What joining returns.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 //! ## Layout
 //! - [`engine`]: the media loop and its handle [`MediaServer`]. One thread owns one UDP socket
 //!   and every peer connection; datagrams are routed by ICE ufrag (STUN) and source address.
+//! - `participant`: the shared vocabulary (participant ids and events, ICE candidates).
 //! - [`peer`]: building one participant's peer connection (codecs, interceptors, ICE
 //!   credentials, the two outbound tracks) and the payload-type lookups the relay needs.
 //! - [`feedback`]: the interceptor that lets PLI/FIR/REMB and loss reports reach the relay.
@@ -34,6 +35,7 @@ pub mod engine;
 mod error;
 pub mod feedback;
 pub mod metrics;
+mod participant;
 mod peer;
 pub mod stun;
 pub mod turn;

@@ -24,7 +24,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use vidid_recorder::Party;
 
 use crate::MediaError;
-use crate::engine::{ParticipantEvent, ParticipantId};
+use crate::participant::{ParticipantEvent, ParticipantId};
 
 /// What we send to one participant on one kind of track.
 #[derive(Debug, Clone, Copy)]

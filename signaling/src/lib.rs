@@ -15,6 +15,8 @@
 //! - [`pages`]: the browser pages (`assets/`), compiled into the binary.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`; [`openapi`]: `/api/v1/openapi.json`.
 //! - [`ratelimit`]: the token bucket and the REST limits (per client, credential, login).
+//! - [`AppState`] (`state.rs`): what every handler reaches.
+//! - [`wire`]: names and limits on the wire (cookie, headers, body sizes).
 //! - [`metrics`]: the adapter's own metrics; [`SignalingError`]: its own refusals.
 //!
 //! ## Routes by role
@@ -31,74 +33,23 @@ pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod ratelimit;
+mod state;
+pub mod wire;
 pub mod ws;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use prometheus::Registry;
-use vidid_cases::Cases;
-use vidid_control::evidence::EvidenceStore;
-use vidid_control::grants::Grants;
-use vidid_control::metrics::ControlMetrics;
-use vidid_control::queue_view::QueueView;
-use vidid_control::recordings::Recordings;
-use vidid_control::{Coordinator, NodeAgent, NodeRole, Rooms};
-use vidid_server::TurnConfig;
+use vidid_control::NodeRole;
 
 pub use error::SignalingError;
 pub use metrics::SignalingMetrics;
+pub use state::AppState;
 /// The domain core, re-exported for the binary.
 pub use vidid_cases;
 /// The control plane, re-exported for the binary.
 pub use vidid_control;
-
-/// Everything a handler reaches: the control plane's parts and the adapter's own.
-pub struct AppState {
-    /// The domain: every rule, every read.
-    pub cases: Arc<Cases>,
-    /// Take, decide, instruct (and the customer's pushes through its hub).
-    pub coordinator: Arc<Coordinator>,
-    /// The queue snapshot the customers' sockets share.
-    pub queue_view: QueueView,
-    /// ID photos, snapshots, sealed trails.
-    pub evidence: Arc<dyn EvidenceStore>,
-    /// The compliance portal's recordings.
-    pub recordings: Recordings,
-    /// Purpose-bound access grants of the portal.
-    pub grants: Grants,
-    /// The call rooms of this process (`None` on a signaling node).
-    pub rooms: Option<Arc<Rooms>>,
-    /// This process's role, drain flag and load.
-    pub node: Arc<NodeAgent>,
-    /// The ordering system's API key.
-    pub api_key: String,
-    pub turn: TurnConfig,
-    pub limiter: Arc<ratelimit::RateLimiter>,
-    pub metrics: SignalingMetrics,
-    pub control_metrics: ControlMetrics,
-    pub registry: Registry,
-    /// Run before each `/metrics` scrape (e.g. to copy recorder counters into gauges).
-    pub scrape_hooks: Vec<Box<dyn Fn() + Send + Sync>>,
-}
-
-impl AppState {
-    /// Usernames of staff ids, for display; a failed read shows ids only.
-    pub async fn staff_names(
-        &self,
-        ids: impl IntoIterator<Item = String>,
-    ) -> HashMap<String, String> {
-        match self.cases.staff_names(ids).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading staff names");
-                HashMap::new()
-            }
-        }
-    }
-}
 
 /// The HTTP surface of this node's role; see the module docs.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -120,11 +71,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         );
     }
     r.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
+        state.limiter.clone(),
         ratelimit::limit,
     ))
     .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
+        state.metrics.clone(),
         metrics::count_responses,
     ))
     .with_state(state)

@@ -2,14 +2,10 @@
 //! by status (`vidid_http_responses_total`). The queue's figures are the control plane's
 //! ([`vidid_control::metrics`]), the media loop's the media server's.
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
-
-use crate::AppState;
 
 /// See the module docs.
 #[derive(Clone)]
@@ -50,13 +46,12 @@ impl SignalingMetrics {
 
 /// Middleware: counts every response by its status code.
 pub async fn count_responses(
-    State(state): State<Arc<AppState>>,
+    State(metrics): State<SignalingMetrics>,
     req: Request,
     next: Next,
 ) -> Response {
     let resp = next.run(req).await;
-    state
-        .metrics
+    metrics
         .http_responses
         .with_label_values(&[resp.status().as_str()])
         .inc();

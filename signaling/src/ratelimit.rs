@@ -34,8 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::debug;
 
-use crate::AppState;
-use crate::api::extract::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE};
+use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE};
 
 /// `[http.rate_limit]` in vidid's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -424,8 +423,7 @@ fn evict(map: &mut HashMap<Key, (TokenBucket, Rate)>, now: Instant, target: usiz
 }
 
 /// The middleware [`crate::router`] installs over every route (it limits `/api/v1/*`).
-pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let limiter = state.limiter.clone();
+pub async fn limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if !limiter.cfg.enabled || !path.starts_with("/api/v1/") {
         return next.run(req).await;
@@ -468,12 +466,11 @@ async fn login(
     let bytes = match axum::body::to_bytes(body, MAX_JSON_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return crate::api::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the request body is over {MAX_JSON_BYTES} bytes"),
-            )
-            .into_response();
+            let body = json!({
+                "error": "too_large",
+                "message": format!("the request body is over {MAX_JSON_BYTES} bytes"),
+            });
+            return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
         }
     };
     let username = serde_json::from_slice::<serde_json::Value>(&bytes)

@@ -25,14 +25,7 @@ use vidid_control::evidence::sniff_image;
 use crate::AppState;
 use crate::api::error::ApiError;
 
-/// Largest JSON request body.
-pub const MAX_JSON_BYTES: usize = 16 * 1024;
-/// Largest ID photo or snapshot.
-pub const MAX_PHOTO_BYTES: usize = 8 * 1024 * 1024;
-/// The staff session cookie.
-pub const SESSION_COOKIE: &str = "vidid_session";
-/// The customer's link token header.
-pub const CASE_TOKEN_HEADER: &str = "x-case-token";
+pub use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, MAX_PHOTO_BYTES, SESSION_COOKIE};
 
 /// The most of an oversized body read (and dropped) before refusing it.
 const DRAIN_CAP: usize = 16 * 1024 * 1024;
