@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::debug;
 
-use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE};
+use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, SESSION_COOKIE, cookie};
 
 /// `[http.rate_limit]` in vidid's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -516,14 +516,7 @@ fn credential(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(CASE_TOKEN_HEADER) {
         return Some(v.as_bytes());
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.as_bytes())
+    cookie(headers, SESSION_COOKIE).map(str::as_bytes)
 }
 
 /// `429 rate_limited` with `Retry-After` (whole seconds, at least 1).

@@ -159,6 +159,20 @@ struct GrantQuery {
     grant: Option<String>,
 }
 
+/// The case, read by `s` under a grant for one of `actions` (checked first).
+async fn granted_case(
+    state: &AppState,
+    s: &Staff,
+    id: &str,
+    grant: Option<&str>,
+    actions: &[GrantAction],
+) -> ApiResult<(vidid_cases::Case, vidid_control::grants::Grant)> {
+    let g = state
+        .grants
+        .check(grant, id, &s.user.id, actions, state.cases.now())?;
+    Ok((state.cases.case(&s.actor, id).await?, g))
+}
+
 /// `GET /api/v1/cases/{id}/dossier?grant=` (a view grant).
 async fn dossier(
     State(state): State<Arc<AppState>>,
@@ -166,15 +180,8 @@ async fn dossier(
     Path(id): Path<String>,
     StrictQuery(q): StrictQuery<GrantQuery>,
 ) -> ApiResult<Json<DossierView>> {
-    let now = state.cases.now();
-    state.grants.check(
-        q.grant.as_deref(),
-        &id,
-        &s.user.id,
-        &[GrantAction::View],
-        now,
-    )?;
-    let case = state.cases.case(&s.actor, &id).await?;
+    let view = [GrantAction::View];
+    let (case, _) = granted_case(&state, &s, &id, q.grant.as_deref(), &view).await?;
     let trail = state.cases.trail_unlogged(&case).await?;
     let mut recordings = Vec::new();
     for (i, rid) in recording_ids(&case).into_iter().enumerate() {
@@ -204,15 +211,8 @@ async fn evidence_image(
     Path((id, object_id)): Path<(String, String)>,
     StrictQuery(q): StrictQuery<GrantQuery>,
 ) -> ApiResult {
-    let now = state.cases.now();
-    state.grants.check(
-        q.grant.as_deref(),
-        &id,
-        &s.user.id,
-        &[GrantAction::View],
-        now,
-    )?;
-    let case = state.cases.case(&s.actor, &id).await?;
+    let view = [GrantAction::View];
+    let (case, _) = granted_case(&state, &s, &id, q.grant.as_deref(), &view).await?;
     let content_type = EvidenceItem::all_of(&case)
         .into_iter()
         .find(|e| e.object_id == object_id)
@@ -280,15 +280,8 @@ async fn recording_audio(
     StrictQuery(q): StrictQuery<GrantQuery>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let now = state.cases.now();
-    let g = state.grants.check(
-        q.grant.as_deref(),
-        &id,
-        &s.user.id,
-        &[GrantAction::Play, GrantAction::Download],
-        now,
-    )?;
-    let case = state.cases.case(&s.actor, &id).await?;
+    let plays = [GrantAction::Play, GrantAction::Download];
+    let (case, g) = granted_case(&state, &s, &id, q.grant.as_deref(), &plays).await?;
     if !recording_ids(&case).contains(&rid) {
         return Err(CasesError::NotFound("recording").into());
     }

@@ -25,7 +25,7 @@ use vidid_control::evidence::sniff_image;
 use crate::AppState;
 use crate::api::error::ApiError;
 
-pub use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, MAX_PHOTO_BYTES, SESSION_COOKIE};
+pub use crate::wire::{CASE_TOKEN_HEADER, MAX_JSON_BYTES, MAX_PHOTO_BYTES, SESSION_COOKIE, cookie};
 
 /// The most of an oversized body read (and dropped) before refusing it.
 const DRAIN_CAP: usize = 16 * 1024 * 1024;
@@ -71,18 +71,6 @@ impl FromRequestParts<Arc<AppState>> for OrderingSystem {
 pub struct Staff {
     pub actor: Actor,
     pub user: User,
-}
-
-/// A cookie's value.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 impl FromRequestParts<Arc<AppState>> for Staff {
