@@ -258,6 +258,7 @@ pub struct RecordingSummary {
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecorderError {
     /// A file-system or other i/o operation failed.
     #[error("recording i/o failed: {0}")]

@@ -2,6 +2,7 @@ use thiserror::Error;
 
 /// Everything the media server can refuse or fail at.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum MediaError {
     #[error("cannot bind the media udp socket {addr}: {source}")]
     Bind {

@@ -89,6 +89,7 @@ impl Default for RateLimitConfig {
 
 /// A refused configuration, e.g. an unparsable proxy address.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RateLimitConfigError {
     #[error("http.rate_limit.{0}: {1:?} is no address or cidr block")]
     BadAddress(&'static str, String),

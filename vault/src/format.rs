@@ -76,6 +76,7 @@ impl std::fmt::Debug for Dek {
 /// What goes wrong with a chunk. The messages name the segment where it matters, for
 /// `vidid recording verify`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// The object does not start with [`MAGIC`].
     #[error("not a vidid chunk (bad magic)")]

@@ -37,6 +37,7 @@ pub const WRAPPED_DEK_LEN: usize = 12 + DEK_LEN + 16;
 
 /// What goes wrong with keys.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// A key file or directory could not be read or written.
     #[error("key store i/o failed at {path}: {source}")]

@@ -81,6 +81,7 @@ use crate::store::{LocalStore, PutOptions, RecordingStore, S3Store, StoreError};
 
 /// Everything that can go wrong in the vault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VaultError {
     /// The store failed or refused.
     #[error(transparent)]

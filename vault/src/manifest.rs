@@ -219,6 +219,7 @@ pub struct PublicKeyRecord {
 
 /// What goes wrong with manifests.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ManifestError {
     /// Not JSON, or not a manifest of this format.
     #[error("malformed manifest: {0}")]

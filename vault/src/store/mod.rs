@@ -24,6 +24,7 @@ pub const COMPLIANCE: &str = "COMPLIANCE";
 
 /// What goes wrong in a store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// No such object.
     #[error("object {0} not found")]
