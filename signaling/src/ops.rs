@@ -8,7 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use vidid_server::NodeLoad;
 
 use crate::AppState;
 
@@ -24,35 +25,49 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-fn not_ready(reason: &str, extra: serde_json::Value) -> Response {
-    let mut body = json!({"ready": false, "reason": reason});
-    if let (serde_json::Value::Object(b), serde_json::Value::Object(e)) = (&mut body, extra) {
-        b.extend(e);
-    }
-    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+/// `/readyz`'s answer.
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    load: Option<NodeLoad>,
+}
+
+fn answer(reason: Option<String>, load: Option<NodeLoad>) -> Response {
+    let status = if reason.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        ready: reason.is_none(),
+        reason,
+        load,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /readyz`: not draining; where media runs, the media loop answers and is under
 /// capacity; where signaling runs, the case store answers.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.node.is_draining() {
-        return not_ready("draining", json!({}));
+        return answer(Some("draining".into()), None);
     }
     if state.node.role.runs_signaling()
         && let Err(e) = state.cases.queue_length().await
     {
         tracing::warn!(error = %e, "readiness: the case store does not answer");
-        return not_ready("the case store does not answer", json!({}));
+        return answer(Some("the case store does not answer".into()), None);
     }
     let Some(rooms) = &state.rooms else {
-        return (StatusCode::OK, Json(json!({"ready": true}))).into_response();
+        return answer(None, None);
     };
     match rooms.media().load().await {
-        Ok(load) if load.calls < load.max_calls => {
-            (StatusCode::OK, Json(json!({"ready": true, "load": load}))).into_response()
-        }
-        Ok(load) => not_ready("at capacity", json!({ "load": load })),
-        Err(e) => not_ready(&e.to_string(), json!({})),
+        Ok(load) if load.calls < load.max_calls => answer(None, Some(load)),
+        Ok(load) => answer(Some("at capacity".into()), Some(load)),
+        Err(e) => answer(Some(e.to_string()), None),
     }
 }
 

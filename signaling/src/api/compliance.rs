@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use time::Date;
 use vidid_cases::{CaseQuery, CaseState, CasesError};
 use vidid_control::evidence;
@@ -23,7 +22,7 @@ use crate::api::ApiResult;
 use crate::api::extract::{Staff, StrictJson, StrictQuery};
 use crate::api::views::{
     AccessGranted, AuditView, CaseView, DossierView, EvidenceItem, RecordingRow, SearchRow,
-    SearchView, TrailView, rfc3339,
+    SearchView, TrailView, Verification, rfc3339,
 };
 
 pub fn routes() -> Router<Arc<AppState>> {
@@ -190,7 +189,10 @@ async fn dossier(
             recording_id: rid,
             attempt: i + 1,
             duration_ms: check.duration_ms,
-            verification: json!({ "status": check.status, "problems": check.problems }),
+            verification: Verification {
+                status: check.status,
+                problems: check.problems,
+            },
         });
     }
     let names = state.staff_names(case.agent_id.clone().into_iter()).await;

@@ -2,7 +2,6 @@
 //! from the domain's types and says which principal may see which part.
 
 use serde::Serialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use vidid_cases::flow::CheckRecord;
@@ -390,7 +389,14 @@ pub struct RecordingRow {
     pub recording_id: String,
     pub attempt: usize,
     pub duration_ms: Option<u64>,
-    pub verification: Value,
+    pub verification: Verification,
+}
+
+/// What the vault's verification of a recording found.
+#[derive(Debug, Serialize)]
+pub struct Verification {
+    pub status: vidid_control::recordings::RecordingStatus,
+    pub problems: Vec<String>,
 }
 
 /// `GET /api/v1/cases/{id}/dossier`.
