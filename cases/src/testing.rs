@@ -1,6 +1,12 @@
 //! Test support (feature `test-support`): a throwaway PostgreSQL server for tests of the
 //! store and of several vidid processes sharing it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a failed set-up stops the test that asked for it"
+)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -10,6 +10,12 @@
 //! # let _ = url; }
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a failed set-up stops the test that asked for it"
+)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;

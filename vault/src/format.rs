@@ -241,6 +241,10 @@ impl ChunkHeader {
     fn key(&self, dek: &Dek) -> LessSafeKey {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &self.salt).extract(dek.as_bytes());
         let info = [self.raw.as_slice()];
+        #[allow(
+            clippy::expect_used,
+            reason = "the length is the AEAD's, fixed at 32 bytes"
+        )]
         let okm = prk
             .expand(&info, &aead::AES_256_GCM)
             .expect("32 bytes is a valid HKDF-SHA256 output length");

@@ -85,16 +85,18 @@ pub struct VaultOutput {
 
 impl VaultOutput {
     fn seal(&mut self, final_chunk: bool) -> io::Result<()> {
-        if self.key.is_none() {
-            let dek = Dek::generate(rng()).map_err(io::Error::other)?;
-            let (kek_id, wrapped) = self
-                .core
-                .keys
-                .wrap(&dek, &self.recording_id)
-                .map_err(io::Error::other)?;
-            self.key = Some((dek, kek_id, wrapped));
-        }
-        let (dek, kek_id, wrapped) = self.key.as_ref().expect("set above");
+        let (dek, kek_id, wrapped) = match &mut self.key {
+            Some(k) => &*k,
+            slot @ None => {
+                let dek = Dek::generate(rng()).map_err(io::Error::other)?;
+                let (kek_id, wrapped) = self
+                    .core
+                    .keys
+                    .wrap(&dek, &self.recording_id)
+                    .map_err(io::Error::other)?;
+                &*slot.insert((dek, kek_id, wrapped))
+            }
+        };
         let index = self.next_index;
         let sealed = seal_chunk(
             &SealParams {

@@ -9,6 +9,12 @@
 //! Tests that need it call [`skip_s3`] first: `VIDID_SKIP_S3=1` skips them loudly; otherwise
 //! a missing `weed` is a failure.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a failed set-up stops the test that asked for it"
+)]
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -201,6 +201,10 @@ impl S3Store {
     }
 
     /// Run a future of the client to completion on the store's runtime.
+    #[allow(
+        clippy::expect_used,
+        reason = "the runtime is taken only in Drop, after the last use"
+    )]
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt
             .as_ref()
