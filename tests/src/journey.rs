@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::{Server, ServerOptions, http_request, vidid_bin};
+use crate::http::http_request;
+use crate::server::{Server, ServerOptions, vidid_bin};
 
 /// Tuesday 24 November 2026, 11:00 in Ljubljana: a working day, the queue open.
 pub const OPEN_HOURS: &str = "2026-11-24T11:00:00+01:00";
