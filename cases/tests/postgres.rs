@@ -1,6 +1,12 @@
 //! The store scenarios on a real PostgreSQL, started by the test on a temporary directory and a
 //! free port. Fails when PostgreSQL cannot be started, unless `VIDID_SKIP_POSTGRES=1`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

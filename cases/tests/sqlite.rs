@@ -1,5 +1,11 @@
 //! The store scenarios on SQLite (the embedded default), each on a fresh database file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 mod common;
 
 use std::sync::Arc;

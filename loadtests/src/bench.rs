@@ -206,11 +206,7 @@ fn render(rows: &[Row], seconds: u64) -> String {
         .map(|r| r.calls)
         .filter(|&c| best("janus", c).is_some())
         .max();
-    if let Some(c) = common {
-        let (v, j) = (
-            best("vidid", c).expect("found"),
-            best("janus", c).expect("found"),
-        );
+    if let Some((c, v, j)) = common.and_then(|c| Some((c, best("vidid", c)?, best("janus", c)?))) {
         md.push_str(&format!(
             "\n**Ratios at {c} calls (Janus ÷ vidid, > 1 means vidid is better):** CPU per packet {}, memory per call {}, p99 latency {}.\n",
             ratio(j.cpu_us_per_packet, v.cpu_us_per_packet),

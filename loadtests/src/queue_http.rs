@@ -79,14 +79,16 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Resp, Attempt> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(self.addr)
-                .await
-                .map_err(|e| Attempt::Failed(e.into()))?;
-            s.set_nodelay(true).map_err(|e| Attempt::Failed(e.into()))?;
-            self.conn = Some(BufReader::new(s));
-        }
-        let conn = self.conn.as_mut().expect("connected above");
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            slot @ None => {
+                let s = TcpStream::connect(self.addr)
+                    .await
+                    .map_err(|e| Attempt::Failed(e.into()))?;
+                s.set_nodelay(true).map_err(|e| Attempt::Failed(e.into()))?;
+                slot.insert(BufReader::new(s))
+            }
+        };
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         for (k, v) in headers {
             req.push_str(k);

@@ -29,9 +29,7 @@ impl Default for Stats {
             received_video: AtomicU64::new(0),
             duplicate_video: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
-            latency_us: Mutex::new(
-                Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-            ),
+            latency_us: Mutex::new(latency_histogram()),
             jitter_us: Mutex::new(Vec::new()),
         }
     }
@@ -99,7 +97,7 @@ pub struct Receiver {
 impl Default for Receiver {
     fn default() -> Self {
         Receiver {
-            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            latency_us: latency_histogram(),
             seen: Default::default(),
             last_transit: None,
             jitter: 0.0,
@@ -139,4 +137,13 @@ impl Receiver {
             j.push(self.jitter);
         }
     }
+}
+
+/// Latencies from 1 µs to 60 s at 3 significant digits.
+#[allow(
+    clippy::expect_used,
+    reason = "constant bounds that hdrhistogram accepts"
+)]
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }

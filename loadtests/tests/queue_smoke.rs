@@ -3,6 +3,12 @@
 //! customer got a position, the first positions are exactly 1..200, the agent took the first
 //! customer each time and nobody twice, every fan-out completed, no errors.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::process::Command;
 
 #[test]

@@ -1,6 +1,12 @@
 //! The CI smoke run of the load generator: five real WebRTC calls through `vidid serve` for
 //! ten seconds; zero loss, every recording complete with the right tones, sane figures.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::process::Command;
 
 #[test]

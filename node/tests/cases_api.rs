@@ -2,6 +2,12 @@
 //! SQLite store in a temporary directory, a test clock): the whole identification from case
 //! creation to approval and the signed webhook, and the refusals along the way.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,12 @@
 //! operational endpoints nothing; password guessing is slowed per username; the responses are
 //! counted in `/metrics`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

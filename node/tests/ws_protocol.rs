@@ -1,6 +1,12 @@
 //! The WebSocket protocol against a real in-process node (real media loop, real recorder):
 //! every refusal in docs/signaling.md, and that a refusal leaves the call alone.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -822,7 +822,9 @@ impl Engine {
             return;
         };
         // Payload type on the other leg, cached per (source, destination) pairing.
-        let src = self.peers.get_mut(&from).expect("present above");
+        let Some(src) = self.peers.get_mut(&from) else {
+            return;
+        };
         if src.pt_map_for != Some(dst_id) {
             src.pt_map = [0; 128];
             src.pt_map_for = Some(dst_id);
@@ -970,7 +972,9 @@ impl Engine {
             );
             self.metrics.active_calls.set(self.rooms.len() as i64);
         }
-        let room = self.rooms.get_mut(&call_id).expect("inserted above");
+        let Some(room) = self.rooms.get_mut(&call_id) else {
+            return Err(MediaError::NoSuchCall(call_id));
+        };
         if room.seats[seat(role)].is_some() {
             return Err(MediaError::SeatTaken(role_name(role)));
         }
@@ -1106,7 +1110,9 @@ impl Engine {
             }
             self.leave(id, false);
         }
-        let mut room = self.rooms.remove(call_id).expect("checked above");
+        let Some(mut room) = self.rooms.remove(call_id) else {
+            return Err(MediaError::NoSuchCall(call_id.to_string()));
+        };
         self.metrics.active_calls.set(self.rooms.len() as i64);
         let duration_ms = room.started.elapsed().as_millis() as u64;
         info!(parent: &room.span, duration_ms, reason, "call ended");

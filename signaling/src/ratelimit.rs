@@ -270,11 +270,6 @@ impl RateLimiter {
         })
     }
 
-    /// The default limits ([`RateLimitConfig::default`]).
-    pub fn with_defaults() -> Arc<Self> {
-        Arc::new(RateLimiter::new(RateLimitConfig::default()).expect("the defaults are valid"))
-    }
-
     pub fn config(&self) -> &RateLimitConfig {
         &self.cfg
     }

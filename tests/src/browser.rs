@@ -205,7 +205,10 @@ pub fn run_driver(
         .stderr(stderr_file)
         .spawn()
         .context("starting node (is Node.js installed? run scripts/setup.sh)")?;
-    let stdout = child.stdout.take().expect("piped stdout");
+    let stdout = child
+        .stdout
+        .take()
+        .context("the driver's stdout is piped")?;
     let (tx, rx) = mpsc::channel::<String>();
     let reader = thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {

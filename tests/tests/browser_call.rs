@@ -15,6 +15,12 @@
 //! otherwise a missing browser is a failure. Artifacts (screenshots, browser consoles, server
 //! log, the exported WAV, the analysis) go to `target/e2e-artifacts/<test>/`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::fs;
 use std::path::Path;
 

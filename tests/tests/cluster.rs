@@ -8,6 +8,12 @@
 //!   the head of the queue (told on their queue socket, the place kept), and the partial
 //!   recording verifies as authentic but incomplete once the node's spool is recovered.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;

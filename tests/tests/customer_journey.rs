@@ -19,6 +19,12 @@
 //! The driver is `tests/browser/journey-customer.mjs` (helpers in `customer.mjs`); screenshots
 //! of each step go to `target/e2e-artifacts/customer_journey_<scenario>/`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::path::PathBuf;
 
 use anyhow::{Result, ensure};

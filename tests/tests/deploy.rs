@@ -2,6 +2,12 @@
 //! schemas), the Grafana dashboard's metric names, the Dockerfile and the systemd units are
 //! validated with the tools `scripts/setup.sh` installs. A failure shows the script's output.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::process::Command;
 
 use vidid_e2e::workspace_root;

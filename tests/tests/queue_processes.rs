@@ -3,6 +3,12 @@
 //! the same time; a customer whose connection drops comes back on the other process within
 //! the grace period and keeps the place.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;

@@ -4,6 +4,12 @@
 //! endpoints, while the pages, the staff sign-in and the cases API answer 404 there.
 //! Real processes of the binary on one throwaway PostgreSQL, loopback only.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::collections::HashSet;
 use std::fs;
 

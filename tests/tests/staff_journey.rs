@@ -18,6 +18,12 @@
 //! Screenshots of every main screen at desktop (1280×800) and phone (390×844) size go to
 //! `target/e2e-artifacts/staff_*/`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::path::Path;
 
 use anyhow::{Context, Result, ensure};

@@ -2,6 +2,12 @@
 //! on secure pages, so a deployment without a TLS proxy serves HTTPS itself. The certificate is
 //! made here with `openssl`, checked by `curl` against it as the only trusted root.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};

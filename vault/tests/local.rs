@@ -2,6 +2,12 @@
 //! sealed on the timer, stored, signed, verified, exported; tampering named; WORM refusals;
 //! a killed process recovered; a storage outage ridden out through the spool.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

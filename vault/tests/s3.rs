@@ -2,6 +2,12 @@
 //! lock check, chunks appearing during the call, COMPLIANCE retention ~20 years out, tags,
 //! and the server refusing deletes, overwrites and shortening through the S3 API.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,11 @@
 //! Store scenarios shared by the SQLite and PostgreSQL tests, and a PostgreSQL server started
 //! per test run on a temporary directory and a free port.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};

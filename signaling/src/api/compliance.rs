@@ -195,7 +195,7 @@ async fn dossier(
             },
         });
     }
-    let names = state.staff_names(case.agent_id.clone().into_iter()).await;
+    let names = state.staff_names(case.agent_id.clone()).await;
     Ok(Json(DossierView {
         agent: case.agent_id.as_ref().and_then(|id| names.get(id)).cloned(),
         case: CaseView::for_staff(&case),

@@ -1,6 +1,11 @@
 //! Shared helpers of the vault's integration tests: a vault on a temporary data directory,
 //! real Opus tone packets pushed through the recorder in real time, and tone checks.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails where it unwraps"
+)]
 #![allow(dead_code)]
 
 use std::f64::consts::TAU;
