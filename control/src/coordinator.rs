@@ -158,3 +158,308 @@ impl Coordinator {
         Ok(case)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use time::OffsetDateTime;
+    use time::macros::{date, datetime};
+    use vidid_cases::{
+        ConfirmedData, Document, DocumentKind, DocumentPhoto, Lang, NewCase, OutboxSms, Role,
+        TestClock,
+    };
+
+    use super::*;
+    use crate::evidence::FsEvidenceStore;
+    use crate::hub::Push;
+
+    /// Thursday 15 January 2026, 11:00 in Ljubljana: open.
+    const OPEN: OffsetDateTime = datetime!(2026-01-15 11:00 +1);
+    const PW: &str = "a long enough password";
+
+    /// The third implementation of the seam: says what it is told and records what it placed.
+    #[derive(Default)]
+    struct FakePlacement {
+        unavailable: bool,
+        fail: bool,
+        placed: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Placement for FakePlacement {
+        async fn available(&self) -> bool {
+            !self.unavailable
+        }
+
+        async fn place(&self, case: &Case) -> Result<PlacedCall> {
+            if self.fail {
+                return Err(ControlError::NoMediaNode);
+            }
+            let call_id = crate::call_id_of(case);
+            self.placed.lock().unwrap().push(call_id.clone());
+            Ok(PlacedCall {
+                call_id,
+                customer_token: "customer-token".into(),
+                agent_token: "agent-token".into(),
+                media_url: Some("https://media-1.example".into()),
+            })
+        }
+    }
+
+    struct World {
+        coordinator: Coordinator,
+        cases: Arc<Cases>,
+        placement: Arc<FakePlacement>,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn world(placement: FakePlacement) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = vidid_cases::store::open(&Default::default(), dir.path())
+            .await
+            .unwrap();
+        let cases = Arc::new(
+            Cases::new(
+                Default::default(),
+                store,
+                Arc::new(TestClock::new(OPEN)),
+                Arc::new(OutboxSms::new(dir.path())),
+            )
+            .unwrap(),
+        );
+        let hub = Arc::new(Hub::default());
+        let evidence = Arc::new(FsEvidenceStore::new(dir.path()));
+        let attempts = Arc::new(Attempts::new(cases.clone(), hub, evidence, None));
+        let placement = Arc::new(placement);
+        let metrics = ControlMetrics::register(&prometheus::Registry::new()).unwrap();
+        World {
+            coordinator: Coordinator::new(attempts, placement.clone(), metrics),
+            cases,
+            placement,
+            _dir: dir,
+        }
+    }
+
+    async fn agent(cases: &Cases, name: &str) -> Actor {
+        cases.add_user(name, Role::Agent, PW).await.unwrap();
+        let login = cases.login(name, PW).await.unwrap();
+        let user = cases.authenticate(&login.token).await.unwrap();
+        let actor = Actor::staff(&user);
+        cases
+            .set_availability(&actor, vidid_cases::AgentStatus::Available)
+            .await
+            .unwrap();
+        actor
+    }
+
+    /// A customer who prepared the case and waits in the queue; returns the case id.
+    async fn queued(cases: &Cases, n: u32) -> String {
+        let document = Document {
+            kind: DocumentKind::IdCard,
+            country: "SI".into(),
+            number: "IB1234567".into(),
+        };
+        let new = NewCase {
+            name: "Janez Novak".into(),
+            date_of_birth: date!(1990 - 05 - 17),
+            document: document.clone(),
+            phone: "+38641123456".into(),
+            email: "janez@example.com".into(),
+            contract_ref: format!("MOB-{n}"),
+            language: Lang::En,
+            callback_url: None,
+            esign_url: Some("https://sign.example/c/1".into()),
+        };
+        let link = cases
+            .create_case(&Actor::ordering_system(), &new, None)
+            .await
+            .unwrap();
+        let (customer, case) = cases.customer(&link.token).await.unwrap();
+        let photo = DocumentPhoto {
+            object_id: "ev_1".into(),
+            content_type: "image/jpeg".into(),
+            bytes: 1000,
+            sha256: "ab".repeat(32),
+            uploaded_at: OPEN,
+        };
+        cases
+            .upload_photo(&customer, &case.id, photo)
+            .await
+            .unwrap();
+        let data = ConfirmedData {
+            name: "Janez Novak".into(),
+            date_of_birth: date!(1990 - 05 - 17),
+            document,
+        };
+        cases
+            .confirm_data(&customer, &case.id, &data)
+            .await
+            .unwrap();
+        cases.join_queue(&customer, &case.id).await.unwrap();
+        case.id
+    }
+
+    async fn next_push(rx: &mut tokio::sync::broadcast::Receiver<Push>) -> Push {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a push within 5 s")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn nobody_waiting_takes_nobody_and_places_nothing() {
+        let w = world(FakePlacement::default()).await;
+        let ana = agent(&w.cases, "ana").await;
+        assert!(w.coordinator.take(&ana).await.unwrap().is_none());
+        assert!(w.placement.placed.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_taken_customer_is_pushed_the_placed_call_and_its_media_node() {
+        let w = world(FakePlacement::default()).await;
+        let ana = agent(&w.cases, "ana").await;
+        let id = queued(&w.cases, 1).await;
+        let mut rx = w.coordinator.hub().subscribe();
+        let taken = w.coordinator.take(&ana).await.unwrap().unwrap();
+        assert_eq!(taken.case.id, id);
+        assert_eq!(taken.case.state, CaseState::InCall);
+        assert_eq!(taken.call.call_id, format!("{id}-1"));
+        let push = next_push(&mut rx).await;
+        assert_eq!(push.case_id, id);
+        assert_eq!(
+            push.msg,
+            CustomerMsg::CallReady {
+                call_id: format!("{id}-1"),
+                token: "customer-token".into(),
+                media_url: Some("https://media-1.example".into()),
+            }
+        );
+        assert_eq!(
+            w.coordinator.hub().pending(&id),
+            vec![push.msg],
+            "kept for a reconnect"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_room_anywhere_takes_nobody_out_of_the_queue() {
+        let w = world(FakePlacement {
+            unavailable: true,
+            ..Default::default()
+        })
+        .await;
+        let ana = agent(&w.cases, "ana").await;
+        let id = queued(&w.cases, 1).await;
+        let e = w.coordinator.take(&ana).await.unwrap_err();
+        assert_eq!(e.code(), "media_unavailable");
+        let case = w.cases.peek_case(&id).await.unwrap().unwrap();
+        assert_eq!((case.state, case.attempts), (CaseState::Queued, 0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_placement_gives_the_customer_back_the_head_of_the_queue_uncounted() {
+        let w = world(FakePlacement {
+            fail: true,
+            ..Default::default()
+        })
+        .await;
+        let ana = agent(&w.cases, "ana").await;
+        let first = queued(&w.cases, 1).await;
+        let _second = queued(&w.cases, 2).await;
+        let before = w.cases.peek_case(&first).await.unwrap().unwrap();
+        let e = w.coordinator.take(&ana).await.unwrap_err();
+        assert_eq!(e.code(), "media_unavailable");
+        let case = w.cases.peek_case(&first).await.unwrap().unwrap();
+        assert_eq!(case.state, CaseState::Queued);
+        assert_eq!(
+            case.retries_left(),
+            case.max_attempts,
+            "the attempt does not count"
+        );
+        let place = w.cases.queue_place(&first).await.unwrap().unwrap();
+        assert_eq!(place.position, 1, "still first in line");
+    }
+
+    #[tokio::test]
+    async fn only_the_calls_agent_instructs_and_only_printable_text_up_to_500_characters() {
+        let w = world(FakePlacement::default()).await;
+        let ana = agent(&w.cases, "ana").await;
+        let bor = agent(&w.cases, "bor").await;
+        let id = queued(&w.cases, 1).await;
+        w.coordinator.take(&ana).await.unwrap().unwrap();
+        let mut rx = w.coordinator.hub().subscribe();
+        let e = w
+            .coordinator
+            .instruct(&bor, &id, "hello")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "not_assigned");
+        for bad in ["", "   ", "bell\u{7}", &"x".repeat(501)] {
+            let e = w.coordinator.instruct(&ana, &id, bad).await.unwrap_err();
+            assert_eq!(e.code(), "invalid_input", "{bad:?}");
+        }
+        w.coordinator
+            .instruct(&ana, &id, "  Please hold the card closer.  ")
+            .await
+            .unwrap();
+        let push = next_push(&mut rx).await;
+        assert_eq!(
+            push.msg,
+            CustomerMsg::Instruction {
+                text: "Please hold the card closer.".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abort_tells_the_customer_and_seals_the_trail_into_the_evidence_store() {
+        let w = world(FakePlacement::default()).await;
+        let ana = agent(&w.cases, "ana").await;
+        let id = queued(&w.cases, 1).await;
+        w.coordinator.take(&ana).await.unwrap().unwrap();
+        let mut rx = w.coordinator.hub().subscribe();
+        let case = w
+            .coordinator
+            .abort(&ana, &id, AbortReason::BadLight, "dark room")
+            .await
+            .unwrap();
+        assert_eq!(case.state, CaseState::Aborted);
+        let push = next_push(&mut rx).await;
+        let CustomerMsg::Result {
+            state,
+            retries_left,
+            message,
+            ..
+        } = push.msg
+        else {
+            panic!("a result, not {:?}", push.msg);
+        };
+        assert_eq!(state, "aborted");
+        assert_eq!(retries_left, case.retries_left());
+        assert_eq!(
+            message.as_deref(),
+            Some(AbortReason::BadLight.customer_message(Lang::En))
+        );
+        assert!(
+            w.coordinator.hub().pending(&id).is_empty(),
+            "the call token is forgotten"
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let c = w.cases.peek_case(&id).await.unwrap().unwrap();
+            if let Some(t) = c.sealed_trails.last() {
+                assert_eq!(
+                    t.entries,
+                    c.audit.len - 1,
+                    "everything up to the seal itself"
+                );
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "sealed within 5 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
