@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(case.state, CaseState::Queued);
         assert_eq!(
             case.retries_left(),
-            case.max_attempts,
+            before.retries_left(),
             "the attempt does not count"
         );
         let place = w.cases.queue_place(&first).await.unwrap().unwrap();
