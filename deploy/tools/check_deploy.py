@@ -26,7 +26,7 @@ DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "vidid"
 FAILED = []
 
-# The configuration's top-level keys and sections (cli/src/config.rs, plus issue 7's `node`
+# The configuration's top-level keys and sections (node/src/config.rs, plus issue 7's `node`
 # and `cluster`); a key outside these is refused by vidid at start-up.
 CONFIG_SECTIONS = {"data_dir", "http", "media", "turn", "api", "log", "vault", "cases", "node", "cluster"}
 DRAIN_GRACE_DEFAULT = 900
