@@ -75,9 +75,11 @@ fn media_node(
     })
 }
 
-/// Both browsers of one call on the media node the call was placed on; returns when the
-/// call ends (or the node dies).
+/// Both browsers of one call: the bare call pages come from signaling (media nodes serve no
+/// pages) and join the call socket on the media node the call was placed on (`&media=`);
+/// returns when the call ends (or the node dies).
 fn browsers(
+    sig_url: &str,
     media_url: &str,
     customer_token: &str,
     agent_token: &str,
@@ -93,12 +95,15 @@ fn browsers(
         hide_candidates: false,
     };
     let args = CallArgs {
-        base_url: media_url.to_string(),
+        base_url: sig_url.to_string(),
         customer: side(
-            format!("{media_url}/customer?token={customer_token}"),
+            format!("{sig_url}/customer?token={customer_token}&media={media_url}"),
             "440.wav",
         ),
-        agent: side(format!("{media_url}/agent?token={agent_token}"), "1000.wav"),
+        agent: side(
+            format!("{sig_url}/agent?token={agent_token}&media={media_url}"),
+            "1000.wav",
+        ),
         duration_secs: 3.0,
         samples: 2,
         artifacts_dir: artifacts.to_path_buf(),
@@ -210,6 +215,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
     ensure!(ready_b["media_url"] == url2.as_str(), "{ready_b}");
     let (tx, rx) = mpsc::channel();
     let call_a = browsers(
+        &sig.base_url(),
         &url1,
         ready_a["token"].as_str().unwrap_or_default(),
         take_a["call"]["token"].as_str().unwrap_or_default(),
@@ -218,6 +224,7 @@ fn calls_spread_over_media_nodes_drain_on_sigterm_and_survive_a_killed_node() ->
         tx.clone(),
     );
     let call_b = browsers(
+        &sig.base_url(),
         &url2,
         ready_b["token"].as_str().unwrap_or_default(),
         take_b["call"]["token"].as_str().unwrap_or_default(),
