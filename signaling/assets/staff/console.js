@@ -218,7 +218,7 @@ async function enterCall(take) {
 
   setCallState('connecting');
   try {
-    const { startCall } = await import('./rtc-call.js');
+    const { startCall } = await import('../shared/rtc-call.js');
     call = startCall({
       token: take.call.token,
       mediaUrl: take.call.media_url,

@@ -10,7 +10,7 @@
 // For tests and diagnostics: window.vidid.journey = { step, state, position, estimatedWaitSecs,
 // callState, instruction, result, queueConn, lang, … } and window.vidid.call (the call handle).
 
-import { startCall } from './rtc-call.js';
+import { startCall } from '../shared/rtc-call.js';
 import { STRINGS } from './journey-i18n.js';
 
 const MAX_PHOTO_BYTES = 8 * 1024 * 1024;

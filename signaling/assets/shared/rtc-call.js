@@ -2,7 +2,7 @@
 // No DOM of its own: the caller passes the two <video> elements and gets states and events back.
 // Used by the bare call pages (call.js), the customer's journey and the agent console.
 //
-//   import { startCall } from '/assets/rtc-call.js';
+//   import { startCall } from '/assets/shared/rtc-call.js';
 //   const call = startCall({ token, role: 'customer' | 'agent', localVideo, remoteVideo,
 //                            onState: (state, detail) => …, onEvent: (type, msg) => … });
 //   call.state / call.pc / call.ws; call.endCall() (agent: sends end_call); call.close()
