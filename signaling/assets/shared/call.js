@@ -1,7 +1,9 @@
+// @ts-check
 // vidid bare call pages (call-customer.html, call-agent.html): the page around the call client
 // in rtc-call.js (docs/signaling.md, protocol v1). Plain ES module, no build step. The page says
 // which role it is in <body data-role="customer|agent">; the join token comes from the query
-// string.
+// string (`?token=`), and with `&media=<http(s) URL>` the call socket is on that media node
+// (scale-out: the signaling server serves the page, the call runs on the node it was placed on).
 //
 // For tests and diagnostics the page exposes `window.vidid`:
 //   { pc, ws, state, role, callId, peerPresent, pcState, error, localSdp, remoteSdp, events: [...] }
@@ -118,20 +120,34 @@ const lang = Object.hasOwn(STRINGS, requestedLang ?? '')
   : (Object.hasOwn(STRINGS, document.documentElement.lang) ? document.documentElement.lang : 'en');
 const T = STRINGS[lang];
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $('status'),
   error: $('error'),
   log: $('event-log'),
-  localVideo: $('local-video'),
-  remoteVideo: $('remote-video'),
+  localVideo: /** @type {HTMLVideoElement | null} */ ($('local-video')),
+  remoteVideo: /** @type {HTMLVideoElement | null} */ ($('remote-video')),
   unmute: $('unmute'),
   retry: $('retry'),
-  endCall: $('end-call'),
+  endCall: /** @type {HTMLButtonElement | null} */ ($('end-call')),
   callId: $('call-id'),
-  langSwitch: $('lang-switch'),
+  langSwitch: /** @type {HTMLAnchorElement | null} */ ($('lang-switch')),
 };
 
+// The media node to join the call on (`&media=`): an absolute http(s) URL, else this server.
+function mediaUrlParam() {
+  const raw = params.get('media');
+  if (!raw) return null;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @type {ReturnType<typeof startCall> | null} */
 let call = null;
 // The page's own error text (localized) for the diagnostics object.
 let pageError = null;
@@ -154,15 +170,15 @@ window.vidid = vidid;
 function applyLanguage() {
   if (lang === document.documentElement.lang) return;
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll('[data-i18n]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n]'))) {
     const text = T[el.dataset.i18n];
     if (text) el.textContent = text;
   }
-  for (const el of document.querySelectorAll('[data-i18n-aria]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n-aria]'))) {
     const text = T[el.dataset.i18nAria];
     if (text) el.setAttribute('aria-label', text);
   }
-  for (const el of document.querySelectorAll('[data-i18n-hide-in]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n-hide-in]'))) {
     if (el.dataset.i18nHideIn === lang) el.hidden = true;
   }
 }
@@ -336,6 +352,7 @@ function main() {
     remoteVideo: ui.remoteVideo,
     onState,
     onEvent,
+    mediaUrl: mediaUrlParam(),
   });
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // vidid call client: the client side of docs/signaling.md (protocol v1) as a reusable module.
 // No DOM of its own: the caller passes the two <video> elements and gets states and events back.
 // Used by the bare call pages (call.js), the customer's journey and the agent console.
@@ -30,10 +31,44 @@
 // pcState, iceState, error, endedReason, localSdp, remoteSdp, remoteMuted, lastPong, events,
 // localStream; methods unmute() (after 'autoplay_blocked') and send(msg).
 
+/** @typedef {import('./protocol.js').ClientMsg} ClientMsg */
+/** @typedef {import('./protocol.js').ServerMsg} ServerMsg */
+/** @typedef {import('./protocol.js').IceServer} IceServer */
+/** @typedef {'connecting' | 'waiting' | 'connected' | 'ended' | 'error'} CallState */
+
+/**
+ * What `onState` gets with each state (see the top of this file).
+ * @typedef {object} StateDetail
+ * @property {boolean} joined
+ * @property {boolean} peerPresent
+ * @property {RTCPeerConnectionState} pcState
+ * @property {RTCIceConnectionState} iceState
+ * @property {string | null} callId
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {string} [name]
+ * @property {string | null} [reason]
+ * @property {boolean} [local]
+ */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {string | null} [token] the join token (`joined` is refused without one)
+ * @property {string} [role] 'customer' | 'agent'
+ * @property {HTMLVideoElement | null} [localVideo]
+ * @property {HTMLVideoElement | null} [remoteVideo]
+ * @property {(state: CallState, detail: StateDetail) => void} [onState]
+ * @property {(type: string, msg: any) => void} [onEvent]
+ * @property {MediaStream | null} [localStream]
+ * @property {MediaTrackConstraints | boolean} [video]
+ * @property {string | null} [mediaUrl]
+ */
+
 const PING_INTERVAL_MS = 20_000;
 const MAX_EVENTS = 500;
 
 // The call socket's URL: on the media node named by the server (http(s) URLs only), else here.
+/** @param {string | null | undefined} mediaUrl @returns {string} */
 export function callSocketUrl(mediaUrl) {
   if (mediaUrl) {
     const u = new URL(mediaUrl, location.href);
@@ -49,6 +84,7 @@ export function callSocketUrl(mediaUrl) {
   return `${scheme}://${location.host}/ws`;
 }
 
+/** @param {CallOptions} [options] */
 export function startCall({
   token,
   role = 'customer',
@@ -171,6 +207,7 @@ export function startCall({
     if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close(1000, 'bye');
   }
 
+  /** @param {ClientMsg} msg */
   function send(msg) {
     const ws = s.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
@@ -226,6 +263,7 @@ export function startCall({
     });
   }
 
+  /** @param {ServerMsg} msg */
   function onMessage(msg) {
     switch (msg.type) {
       case 'joined': {
@@ -275,10 +313,11 @@ export function startCall({
         break;
       }
       default:
-        record('unknown_message', { type: msg.type });
+        record('unknown_message', { type: /** @type {{ type: string }} */ (msg).type });
     }
   }
 
+  /** @param {IceServer[]} iceServers */
   async function startMedia(iceServers) {
     if (givenStream && givenStream.getTracks().some((t) => t.readyState === 'live')) {
       s.localStream = givenStream;
@@ -287,7 +326,9 @@ export function startCall({
       try {
         s.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: videoConstraints });
         ownStream = true;
-      } catch (err) {
+      } catch (caught) {
+        // getUserMedia rejects with a DOMException (name: NotAllowedError, …).
+        const err = /** @type {{ name?: string, message?: string } | null} */ (caught);
         record('gum_failed', { name: err?.name, message: err?.message });
         send({ type: 'leave' });
         fail(`media_${err?.name ?? 'error'}`, { name: err?.name ?? 'Error', message: err?.message ?? '' });
@@ -366,6 +407,7 @@ export function startCall({
     for (const c of pendingLocalCandidates.splice(0)) sendLocalCandidate(c);
   }
 
+  /** @param {string} sdp */
   async function onAnswer(sdp) {
     const pc = s.pc;
     if (!pc || pc.signalingState === 'closed') return;
@@ -377,6 +419,7 @@ export function startCall({
     playRemote();
   }
 
+  /** @param {{ candidate: string, sdpMid?: string | null, sdpMLineIndex?: number | null }} msg */
   async function onRemoteCandidate(msg) {
     if (!msg.candidate) {
       record('remote_end_of_candidates');
@@ -479,6 +522,7 @@ export function startCall({
 }
 
 // Candidates and candidate pairs as getStats() reports them.
+/** @param {RTCPeerConnection} pc */
 async function iceSummary(pc) {
   const out = { local: [], remote: [], pairs: [] };
   try {
