@@ -22,6 +22,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 section "types: tsc --noEmit (the pages' scripts, signaling/tsconfig.json)"
 "$ROOT/tests/browser/node_modules/.bin/tsc" --noEmit -p "$ROOT/signaling/tsconfig.json"
+"$ROOT/tests/browser/node_modules/.bin/tsc" --noEmit -p "$ROOT/signaling/tsconfig.shared.json"
 
 if cargo nextest --version >/dev/null 2>&1; then
   section "tests: cargo nextest run --workspace --no-fail-fast"

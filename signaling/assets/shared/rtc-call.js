@@ -64,6 +64,21 @@
  * @property {string | null} [mediaUrl]
  */
 
+/**
+ * A diagnostic record (`events`, `onEvent`).
+ * @typedef {{ t: number, type: string, [field: string]: unknown }} CallEvent
+ */
+
+/**
+ * The fatal error of a call (`error`).
+ * @typedef {{ code: string, message: string, name?: string }} CallError
+ */
+
+/**
+ * Extra detail for a fatal error or the end.
+ * @typedef {{ message?: string, name?: string, local?: boolean }} Extra
+ */
+
 const PING_INTERVAL_MS = 20_000;
 const MAX_EVENTS = 500;
 
@@ -98,6 +113,14 @@ export function startCall({
   // absent: this server.
   mediaUrl = null,
 } = {}) {
+  /**
+   * @type {{ pc: RTCPeerConnection | null, ws: WebSocket | null, state: CallState,
+   *   role: 'customer' | 'agent', callId: string | null, joined: boolean, peerPresent: boolean,
+   *   pcState: RTCPeerConnectionState, iceState: RTCIceConnectionState, remoteMuted: boolean,
+   *   error: CallError | null, endedReason: string | null, localSdp: string | null,
+   *   remoteSdp: string | null, lastPong: number | null, events: CallEvent[],
+   *   localStream: MediaStream | null }}
+   */
   const s = {
     pc: null,
     ws: null,
@@ -122,11 +145,19 @@ export function startCall({
   let offerSent = false;
   let remoteDescriptionSet = false;
   let endOfCandidatesSent = false;
+  /** @type {(RTCIceCandidate | null)[]} */
   const pendingLocalCandidates = [];
+  /** @type {RTCIceCandidateInit[]} */
   const pendingRemoteCandidates = [];
   let pcQueue = Promise.resolve(); // serializes answer/candidate handling after the set-up
+  /** @type {ReturnType<typeof setInterval> | null} */
   let pingTimer = null;
 
+  /**
+   * @template {unknown[]} A
+   * @param {(...args: A) => void} fn
+   * @param {A} args
+   */
   function safe(fn, ...args) {
     try {
       fn(...args);
@@ -135,7 +166,9 @@ export function startCall({
     }
   }
 
+  /** @param {string} type @param {Record<string, unknown>} [detail] */
   function record(type, detail = {}) {
+    /** @type {CallEvent} */
     const event = { t: Math.round(performance.now()), type, ...detail };
     s.events.push(event);
     if (s.events.length > MAX_EVENTS) s.events.shift();
@@ -146,6 +179,7 @@ export function startCall({
 
   const terminal = () => s.state === 'ended' || s.state === 'error';
 
+  /** @param {Partial<StateDetail>} [extra] @returns {StateDetail} */
   function detail(extra = {}) {
     return {
       joined: s.joined,
@@ -157,6 +191,7 @@ export function startCall({
     };
   }
 
+  /** @param {CallState} next @param {Partial<StateDetail>} [extra] */
   function setState(next, extra = {}) {
     if (s.state === next) return;
     if (terminal()) return;
@@ -179,6 +214,7 @@ export function startCall({
     if (!terminal()) safe(onState, s.state, detail());
   }
 
+  /** @param {string} code @param {Extra} [extra] */
   function fail(code, extra = {}) {
     if (terminal()) return;
     record('fatal', { code, ...extra });
@@ -188,6 +224,7 @@ export function startCall({
     safe(onState, 'error', detail({ code, ...extra }));
   }
 
+  /** @param {string | null | undefined} reason @param {Extra} [extra] */
   function end(reason, extra = {}) {
     if (terminal()) return;
     s.endedReason = reason ?? null;
@@ -217,6 +254,7 @@ export function startCall({
     return true;
   }
 
+  /** @param {RTCIceCandidate | null} c */
   function sendLocalCandidate(c) {
     // Browsers may signal the end of gathering more than once (per m-line and overall).
     if (!c || !c.candidate) {
@@ -235,12 +273,13 @@ export function startCall({
     if (!terminal()) send({ type: 'leave' });
   }
 
-  function connect() {
+  /** @param {string} joinToken */
+  function connect(joinToken) {
     const ws = new WebSocket(callSocketUrl(mediaUrl));
     s.ws = ws;
     ws.addEventListener('open', () => {
       record('ws_open');
-      send({ type: 'join', token });
+      send({ type: 'join', token: joinToken });
       pingTimer = setInterval(() => send({ type: 'ping' }), PING_INTERVAL_MS);
     });
     ws.addEventListener('message', (ev) => {
@@ -351,6 +390,7 @@ export function startCall({
     const servers = iceServers
       .filter((x) => x && x.urls)
       .map((x) => {
+        /** @type {RTCIceServer} */
         const out = { urls: x.urls };
         if (x.username != null) out.username = x.username;
         if (x.credential != null) out.credential = x.credential;
@@ -401,8 +441,10 @@ export function startCall({
 
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    s.localSdp = pc.localDescription.sdp;
-    send({ type: 'offer', sdp: pc.localDescription.sdp });
+    // Set just above, so not null.
+    const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    s.localSdp = local.sdp;
+    send({ type: 'offer', sdp: local.sdp });
     offerSent = true;
     for (const c of pendingLocalCandidates.splice(0)) sendLocalCandidate(c);
   }
@@ -435,6 +477,7 @@ export function startCall({
     else await addRemoteCandidate(c);
   }
 
+  /** @param {RTCIceCandidateInit} c */
   async function addRemoteCandidate(c) {
     const pc = s.pc;
     if (!pc || pc.signalingState === 'closed') return;
@@ -486,6 +529,7 @@ export function startCall({
     get events() { return s.events; },
     get localStream() { return s.localStream; },
     /** Agent only: ends the call for both (`end_call`). True when it was sent. */
+    /** @param {string} [reason] */
     endCall(reason) {
       if (s.role !== 'agent' || !s.joined || terminal()) return false;
       return send(reason ? { type: 'end_call', reason } : { type: 'end_call' });
@@ -516,7 +560,7 @@ export function startCall({
   } else if (typeof RTCPeerConnection !== 'function' || !navigator.mediaDevices?.getUserMedia) {
     queueMicrotask(() => fail('no_webrtc'));
   } else {
-    connect();
+    connect(token);
   }
   return handle;
 }
@@ -524,10 +568,12 @@ export function startCall({
 // Candidates and candidate pairs as getStats() reports them.
 /** @param {RTCPeerConnection} pc */
 async function iceSummary(pc) {
+  /** @type {{ local: string[], remote: string[], pairs: string[], error?: string }} */
   const out = { local: [], remote: [], pairs: [] };
   try {
     const report = await pc.getStats();
     report.forEach((x) => {
+      /** @param {any} c a candidate's stats (RTCIceCandidateStats in the spec, not in the DOM library) */
       const addr = (c) => `${c.candidateType} ${c.protocol} ${c.address ?? c.ip ?? '?'}:${c.port}`;
       if (x.type === 'local-candidate') out.local.push(addr(x));
       else if (x.type === 'remote-candidate') out.remote.push(addr(x));
