@@ -45,15 +45,18 @@ if [ "$node_major" -lt 20 ]; then
   say "warning: Node.js $(node --version) is older than 20; puppeteer-core in tests/browser may not run" >&2
 fi
 
-# The browser driver's packages, exactly as locked. Skipped when node_modules matches the lock.
+# The browser driver's packages, exactly as locked, with the dev ones (TypeScript for the pages'
+# type check in scripts/test.sh) even under NODE_ENV=production. Skipped when node_modules
+# matches the lock.
 BROWSER_DIR="$ROOT/tests/browser"
 STAMP="$BROWSER_DIR/node_modules/.vidid-lock-sha256"
 want="$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -d' ' -f1)"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -d "$BROWSER_DIR/node_modules/puppeteer-core" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -d "$BROWSER_DIR/node_modules/puppeteer-core" ] \
+  && [ -x "$BROWSER_DIR/node_modules/.bin/tsc" ]; then
   say "tests/browser/node_modules is current"
 else
   say "npm ci in tests/browser"
-  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund)
+  (cd "$BROWSER_DIR" && npm ci --include=dev --no-audit --no-fund)
   printf '%s\n' "$want" >"$STAMP"
 fi
 

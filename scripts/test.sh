@@ -24,6 +24,10 @@ section "module imports: no cycles (scripts/module-cycles.py)"
 python3 scripts/module-cycles.py server recorder vault cases cli
 python3 scripts/module-cycles.py --strict-root control signaling node
 
+section "types: tsc --noEmit (the pages' scripts, signaling/tsconfig.json)"
+"$ROOT/tests/browser/node_modules/.bin/tsc" --noEmit -p "$ROOT/signaling/tsconfig.json"
+"$ROOT/tests/browser/node_modules/.bin/tsc" --noEmit -p "$ROOT/signaling/tsconfig.shared.json"
+
 if cargo nextest --version >/dev/null 2>&1; then
   section "tests: cargo nextest run --workspace --no-fail-fast"
   cargo nextest run --workspace --no-fail-fast

@@ -2,18 +2,27 @@
 //! `rust-embed` (debug builds read the folder at run time, so pages can be edited without a
 //! rebuild).
 //!
+//! The assets are in one folder per audience: `customer/` (the journey and the bare customer
+//! call page), `staff/` (console, compliance portal, board, the bare agent call page) and
+//! `shared/` (the call client, the bare call pages' script and style, the protocol's JSDoc
+//! types). Nothing else is served: the type-check's `signaling/tsconfig.json` lives outside.
+//!
 //! | path | page |
 //! |---|---|
-//! | `/customer?case=<link token>` | the customer's journey (`customer.html`) |
-//! | `/customer?token=<call token>` | the bare call page (`call-customer.html`, docs/signaling.md) |
-//! | `/agent` | the agent console (`agent.html`); `?token=` the bare call page |
-//! | `/compliance` | the compliance portal |
-//! | `/board` | the supervisors' live board |
-//! | `/assets/<file>` | scripts, styles, images |
+//! | `/customer?case=<link token>` | the customer's journey (`customer/customer.html`) |
+//! | `/customer?token=<call token>` | the bare call page (`customer/call-customer.html`, docs/signaling.md); `&media=<http(s) URL>` joins the call socket on that media node |
+//! | `/agent` | the agent console (`staff/agent.html`); `?token=` the bare call page (`&media=` as above) |
+//! | `/compliance` | the compliance portal (`staff/compliance.html`) |
+//! | `/board` | the supervisors' live board (`staff/board.html`) |
+//! | `/assets/<folder>/<file>` | scripts, styles, images (never a page) |
+//!
+//! [`routes`] mounts all of them on any router.
 
+use axum::Router;
 use axum::extract::{Path, RawQuery};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 #[derive(rust_embed::Embed)]
 #[folder = "assets/"]
@@ -39,7 +48,20 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// Names are flat and plain: no directories, no dot-dot, nothing to escape the folder with.
+/// The folders under `assets/` that are served; anything else there is not.
+const FOLDERS: &[&str] = &["customer", "staff", "shared"];
+
+/// Every page route and the assets, for `.merge(pages::routes())` into the server's router.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/customer", get(customer))
+        .route("/agent", get(agent))
+        .route("/compliance", get(compliance))
+        .route("/board", get(board))
+        .route("/assets/{*path}", get(asset))
+}
+
+/// One path segment, plain: no dot-dot, no hidden file, nothing to escape the folder with.
 fn safe_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -49,8 +71,17 @@ fn safe_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+/// `<folder>/<file>`: exactly two plain segments, the first an allow-listed folder.
+fn safe_path(path: &str) -> bool {
+    let mut segments = path.split('/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some(folder), Some(file), None) => FOLDERS.contains(&folder) && safe_name(file),
+        _ => false,
+    }
+}
+
 fn serve(name: &str) -> Response {
-    if !safe_name(name) {
+    if !safe_path(name) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Some(file) = Assets::get(name) else {
@@ -71,17 +102,6 @@ fn serve(name: &str) -> Response {
         .into_response()
 }
 
-/// Every page route, for the router of a role that serves pages.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/customer", get(customer))
-        .route("/agent", get(agent))
-        .route("/compliance", get(compliance))
-        .route("/board", get(board))
-        .route("/assets/{name}", get(asset))
-}
-
 fn has_param(query: &Option<String>, key: &str) -> bool {
     query
         .as_deref()
@@ -91,29 +111,30 @@ fn has_param(query: &Option<String>, key: &str) -> bool {
 /// The journey, or with `?token=` the bare call page.
 pub async fn customer(RawQuery(q): RawQuery) -> Response {
     if has_param(&q, "token") {
-        serve("call-customer.html")
+        serve("customer/call-customer.html")
     } else {
-        serve("customer.html")
+        serve("customer/customer.html")
     }
 }
 
 /// The console, or with `?token=` the bare call page.
 pub async fn agent(RawQuery(q): RawQuery) -> Response {
     if has_param(&q, "token") {
-        serve("call-agent.html")
+        serve("staff/call-agent.html")
     } else {
-        serve("agent.html")
+        serve("staff/agent.html")
     }
 }
 
 pub async fn compliance() -> Response {
-    serve("compliance.html")
+    serve("staff/compliance.html")
 }
 
 pub async fn board() -> Response {
-    serve("board.html")
+    serve("staff/board.html")
 }
 
+/// `/assets/<folder>/<file>` (the route's `{*path}`); pages only through their own routes.
 pub async fn asset(Path(name): Path<String>) -> Response {
     if name.ends_with(".html") {
         return StatusCode::NOT_FOUND.into_response();
@@ -132,6 +153,47 @@ mod tests {
         assert!(!safe_name("a/b.js"));
         assert!(!safe_name(".hidden"));
         assert!(!safe_name(""));
+    }
+
+    #[test]
+    fn paths_are_one_allowed_folder_and_one_plain_name() {
+        assert!(safe_path("shared/rtc-call.js"));
+        assert!(safe_path("customer/customer.css"));
+        assert!(safe_path("staff/console.js"));
+        assert!(!safe_path("rtc-call.js"));
+        assert!(!safe_path("other/rtc-call.js"));
+        assert!(!safe_path("shared/../../Cargo.toml"));
+        assert!(!safe_path("shared/%2e%2e/x.js"));
+        assert!(!safe_path("../signaling/Cargo.toml"));
+        assert!(!safe_path("shared/.hidden"));
+        assert!(!safe_path("shared/"));
+        assert!(!safe_path("shared//x.js"));
+        assert!(!safe_path("/shared/x.js"));
+        assert!(!safe_path("shared/sub/x.js"));
+        assert!(!safe_path("./shared/x.js"));
+    }
+
+    #[tokio::test]
+    async fn assets_are_served_from_their_folders_and_pages_only_by_route() {
+        let ok = asset(Path("shared/rtc-call.js".into())).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(
+            ok.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        for bad in [
+            "rtc-call.js",
+            "staff/agent.html",
+            "shared/../customer/customer.html",
+            "../Cargo.toml",
+            "customer/missing.js",
+        ] {
+            let r = asset(Path(bad.into())).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+        }
+        let page = agent(RawQuery(Some("token=abc&media=http://m1:8080".into()))).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(board().await.status(), StatusCode::OK);
     }
 
     #[test]

@@ -1,7 +1,9 @@
+// @ts-check
 // vidid bare call pages (call-customer.html, call-agent.html): the page around the call client
 // in rtc-call.js (docs/signaling.md, protocol v1). Plain ES module, no build step. The page says
 // which role it is in <body data-role="customer|agent">; the join token comes from the query
-// string.
+// string (`?token=`), and with `&media=<http(s) URL>` the call socket is on that media node
+// (scale-out: the signaling server serves the page, the call runs on the node it was placed on).
 //
 // For tests and diagnostics the page exposes `window.vidid`:
 //   { pc, ws, state, role, callId, peerPresent, pcState, error, localSdp, remoteSdp, events: [...] }
@@ -9,6 +11,11 @@
 
 import { startCall } from './rtc-call.js';
 
+/** @typedef {import('./rtc-call.js').CallState} CallState */
+/** @typedef {import('./rtc-call.js').StateDetail} StateDetail */
+/** @typedef {'sl' | 'en'} Lang */
+
+/** @type {Record<Lang, Record<string, string>>} */
 const STRINGS = {
   sl: {
     title: 'Video identifikacija',
@@ -107,39 +114,57 @@ const STRINGS = {
 // Fatal error codes that get a localized text; any other code shows the server's message.
 const LOCALIZED_ERRORS = new Set(['invalid_token', 'token_in_use', 'call_ended', 'media_unavailable']);
 // After these, trying again cannot help.
+/** @type {Set<string | undefined>} */
 const FINAL_ERRORS = new Set(['invalid_token', 'call_ended', 'link_expired', 'no_token', 'no_webrtc']);
 
 const params = new URLSearchParams(location.search);
 const role = document.body.dataset.role === 'agent' ? 'agent' : 'customer';
 const otherRole = role === 'agent' ? 'customer' : 'agent';
 const requestedLang = params.get('lang');
-const lang = Object.hasOwn(STRINGS, requestedLang ?? '')
+const lang = /** @type {Lang} */ (Object.hasOwn(STRINGS, requestedLang ?? '')
   ? requestedLang
-  : (Object.hasOwn(STRINGS, document.documentElement.lang) ? document.documentElement.lang : 'en');
+  : (Object.hasOwn(STRINGS, document.documentElement.lang) ? document.documentElement.lang : 'en'));
 const T = STRINGS[lang];
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
 const ui = {
-  status: $('status'),
-  error: $('error'),
+  // Both call pages have these two.
+  status: /** @type {HTMLElement} */ ($('status')),
+  error: /** @type {HTMLElement} */ ($('error')),
   log: $('event-log'),
-  localVideo: $('local-video'),
-  remoteVideo: $('remote-video'),
+  localVideo: /** @type {HTMLVideoElement | null} */ ($('local-video')),
+  remoteVideo: /** @type {HTMLVideoElement | null} */ ($('remote-video')),
   unmute: $('unmute'),
   retry: $('retry'),
-  endCall: $('end-call'),
+  endCall: /** @type {HTMLButtonElement | null} */ ($('end-call')),
   callId: $('call-id'),
-  langSwitch: $('lang-switch'),
+  langSwitch: /** @type {HTMLAnchorElement | null} */ ($('lang-switch')),
 };
 
+// The media node to join the call on (`&media=`): an absolute http(s) URL, else this server.
+function mediaUrlParam() {
+  const raw = params.get('media');
+  if (!raw) return null;
+  try {
+    const u = new URL(raw);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** @type {ReturnType<typeof startCall> | null} */
 let call = null;
 // The page's own error text (localized) for the diagnostics object.
+/** @type {{ code: string | undefined, message: string } | null} */
 let pageError = null;
 
 // `window.vidid`: the call's live diagnostics (read through to the call client).
+/** @type {Record<string, any>} */
 const vidid = { role, lang };
-for (const key of ['pc', 'ws', 'callId', 'joined', 'peerPresent', 'pcState', 'iceState', 'remoteMuted',
-  'endedReason', 'localSdp', 'remoteSdp', 'lastPong']) {
+for (const key of /** @type {const} */ (['pc', 'ws', 'callId', 'joined', 'peerPresent', 'pcState', 'iceState', 'remoteMuted',
+  'endedReason', 'localSdp', 'remoteSdp', 'lastPong'])) {
   Object.defineProperty(vidid, key, { enumerable: true, get: () => (call ? call[key] : null) });
 }
 Object.defineProperty(vidid, 'state', { enumerable: true, get: () => (call ? call.state : 'connecting') });
@@ -154,15 +179,15 @@ window.vidid = vidid;
 function applyLanguage() {
   if (lang === document.documentElement.lang) return;
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll('[data-i18n]')) {
-    const text = T[el.dataset.i18n];
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n]'))) {
+    const text = T[el.dataset.i18n ?? ''];
     if (text) el.textContent = text;
   }
-  for (const el of document.querySelectorAll('[data-i18n-aria]')) {
-    const text = T[el.dataset.i18nAria];
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n-aria]'))) {
+    const text = T[el.dataset.i18nAria ?? ''];
     if (text) el.setAttribute('aria-label', text);
   }
-  for (const el of document.querySelectorAll('[data-i18n-hide-in]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n-hide-in]'))) {
     if (el.dataset.i18nHideIn === lang) el.hidden = true;
   }
 }
@@ -185,6 +210,7 @@ function setupLanguageSwitch() {
   }
 }
 
+/** @param {string} text */
 function logLine(text) {
   if (!ui.log) return;
   const li = document.createElement('li');
@@ -226,9 +252,11 @@ function render() {
   }
 }
 
+/** @type {ReturnType<typeof setTimeout> | null} */
 let errorTimer = null;
 
 // Shows an error; a non-fatal one (`transient`) goes away after a while, the call goes on.
+/** @param {string} text */
 function showError(text, { transient = false } = {}) {
   if (errorTimer) clearTimeout(errorTimer);
   errorTimer = null;
@@ -240,6 +268,7 @@ function showError(text, { transient = false } = {}) {
   }
 }
 
+/** @param {string | undefined} name @param {string | undefined} message */
 function mediaErrorText(name, message) {
   switch (name) {
     case 'NotAllowedError':
@@ -259,6 +288,7 @@ function mediaErrorText(name, message) {
   }
 }
 
+/** @param {Partial<StateDetail>} d */
 function errorText(d) {
   const code = d.code ?? 'unknown';
   if (code.startsWith('media_') && code !== 'media_unavailable') return mediaErrorText(d.name, d.message);
@@ -273,6 +303,7 @@ function errorText(d) {
   }
 }
 
+/** @param {CallState} state @param {StateDetail} d */
 function onState(state, d) {
   if (state === 'error') {
     const text = errorText(d);
@@ -288,6 +319,7 @@ function onState(state, d) {
   if (state === 'ended') logLine(ui.status.textContent);
 }
 
+/** @param {string} type @param {any} msg the event's record */
 function onEvent(type, msg) {
   switch (type) {
     case 'joined':
@@ -320,13 +352,14 @@ function main() {
   setupLanguageSwitch();
   render();
 
-  ui.unmute?.addEventListener('click', () => {
+  const { unmute, endCall } = ui;
+  unmute?.addEventListener('click', () => {
     call?.unmute();
-    ui.unmute.classList.add('hidden');
+    unmute.classList.add('hidden');
   });
   ui.retry?.addEventListener('click', () => location.reload());
-  ui.endCall?.addEventListener('click', () => {
-    if (call?.endCall()) ui.endCall.disabled = true;
+  endCall?.addEventListener('click', () => {
+    if (call?.endCall()) endCall.disabled = true;
   });
 
   call = startCall({
@@ -336,6 +369,7 @@ function main() {
     remoteVideo: ui.remoteVideo,
     onState,
     onEvent,
+    mediaUrl: mediaUrlParam(),
   });
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The customer's journey (customer.html, `/customer?case=<link token>`): link validity and
 // working hours → device check → recording notice and consent → ID photo → confirm the data →
 // queue (live place over /ws/queue) → the call (rtc-call.js) with the agent's instructions and
@@ -10,8 +11,15 @@
 // For tests and diagnostics: window.vidid.journey = { step, state, position, estimatedWaitSecs,
 // callState, instruction, result, queueConn, lang, … } and window.vidid.call (the call handle).
 
-import { startCall } from './rtc-call.js';
+import { startCall } from '../shared/rtc-call.js';
 import { STRINGS } from './journey-i18n.js';
+
+/** @typedef {import('../shared/protocol.js').CustomerMsg} CustomerMsg */
+/** @typedef {import('../shared/protocol.js').CallReadyMsg} CallReadyMsg */
+/** @typedef {import('../shared/protocol.js').ResultMsg} ResultMsg */
+/** @typedef {import('../shared/protocol.js').ErrorMsg} ErrorMsg */
+/** @typedef {import('../shared/protocol.js').QueueClientMsg} QueueClientMsg */
+/** @typedef {import('../shared/protocol.js').CustomerView} CustomerView */
 
 const MAX_PHOTO_BYTES = 8 * 1024 * 1024;
 const QUEUE_PING_MS = 10_000;
@@ -89,6 +97,7 @@ function note(type, detail = {}) {
   console.log(`[journey] ${type} ${JSON.stringify(detail)}`);
 }
 
+/** @param {string} id */
 const $ = (id) => document.getElementById(id);
 const show = (el, on = true) => el && el.classList.toggle('hidden', !on);
 
@@ -97,15 +106,15 @@ const show = (el, on = true) => el && el.classList.toggle('hidden', !on);
 
 function applyStatic() {
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll('[data-i18n]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n]'))) {
     const v = T[el.dataset.i18n];
     if (typeof v === 'string') el.textContent = v;
   }
-  for (const el of document.querySelectorAll('[data-i18n-aria]')) {
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-i18n-aria]'))) {
     const v = T[el.dataset.i18nAria];
     if (typeof v === 'string') el.setAttribute('aria-label', v);
   }
-  for (const el of document.querySelectorAll('[data-i18n-alt]')) {
+  for (const el of /** @type {NodeListOf<HTMLImageElement>} */ (document.querySelectorAll('[data-i18n-alt]'))) {
     const v = T[el.dataset.i18nAlt];
     if (typeof v === 'string') el.alt = v;
   }
@@ -114,7 +123,7 @@ function applyStatic() {
   const other = lang === 'sl' ? 'en' : 'sl';
   sw.textContent = STRINGS[other].lang_switch === T.lang_switch ? T.lang_switch : T.lang_switch;
   sw.lang = other;
-  $('f-dob').placeholder = lang === 'sl' ? 'DD. MM. LLLL' : 'DD. MM. YYYY';
+  /** @type {HTMLInputElement} */ ($('f-dob')).placeholder = lang === 'sl' ? 'DD. MM. LLLL' : 'DD. MM. YYYY';
 }
 
 function setLang(next) {
@@ -157,10 +166,10 @@ function showStep(step) {
   const changed = J.step !== step;
   J.step = step;
   document.body.dataset.step = step;
-  for (const s of document.querySelectorAll('section.step')) show(s, s.dataset.step === step);
+  for (const s of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('section.step'))) show(s, s.dataset.step === step);
   const idx = PREP_STEPS.indexOf(step);
   show($('progress'), idx >= 0);
-  for (const li of document.querySelectorAll('#progress li')) {
+  for (const li of /** @type {NodeListOf<HTMLLIElement>} */ (document.querySelectorAll('#progress li'))) {
     const i = PREP_STEPS.indexOf(li.dataset.for);
     li.classList.toggle('done', idx >= 0 && i < idx);
     li.classList.toggle('current', i === idx);
@@ -174,7 +183,7 @@ function showStep(step) {
     note('step', { step });
     window.scrollTo(0, 0);
     // Move focus to the new step's heading so screen readers read where the customer is.
-    const h = document.querySelector(`section[data-step="${step}"] h1`);
+    const h = /** @type {HTMLElement | null} */ (document.querySelector(`section[data-step="${step}"] h1`));
     if (h && step !== 'loading') h.focus({ preventScroll: true });
   }
 }
@@ -217,7 +226,15 @@ function render() {
 // ---------------------------------------------------------------------------------------------
 // Loading: where is this customer?
 
+/**
+ * The customer API with the link token (`X-Case-Token`). Never throws for an HTTP answer:
+ * `{ok, status, data}` with the parsed JSON (its shape is the endpoint's, docs/api.md).
+ * @param {string} method
+ * @param {string} path
+ * @param {{ json?: unknown, body?: BodyInit, contentType?: string }} [options]
+ */
 async function api(method, path, { json, body, contentType } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { 'X-Case-Token': token };
   let payload = body;
   if (json !== undefined) {
@@ -256,6 +273,7 @@ function goExpired(at) {
   showStep('expired');
 }
 
+/** @returns {Promise<CustomerView | null>} `GET /api/v1/customer`, or null after showing why not */
 async function fetchStatus() {
   let r;
   try {
@@ -352,7 +370,7 @@ async function startDeviceCheck() {
     dev.error = inAppBrowser() ? 'err_inapp' : 'err_no_webrtc';
     return renderDevice();
   }
-  $('device-start').disabled = true;
+  /** @type {HTMLButtonElement} */ ($('device-start')).disabled = true;
   try {
     const stream = await navigator.mediaDevices.getUserMedia({
       video: { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } },
@@ -360,16 +378,18 @@ async function startDeviceCheck() {
     });
     stopDeviceCheck();
     dev.stream = stream;
-  } catch (err) {
+  } catch (caught) {
+    // getUserMedia rejects with a DOMException (name: NotAllowedError, …).
+    const err = /** @type {{ name?: string, message?: string } | null} */ (caught);
     note('gum_failed', { name: err?.name, message: err?.message });
     dev.error = mediaErrorKey(err?.name);
     dev.errorDetail = err?.message ?? '';
-    $('device-start').disabled = false;
+    /** @type {HTMLButtonElement} */ ($('device-start')).disabled = false;
     return renderDevice();
   }
-  $('device-start').disabled = false;
+  /** @type {HTMLButtonElement} */ ($('device-start')).disabled = false;
   note('gum_ok');
-  const v = $('device-video');
+  const v = /** @type {HTMLVideoElement} */ ($('device-video'));
   v.srcObject = dev.stream;
   v.play().catch(() => {});
   store.device = true;
@@ -416,7 +436,7 @@ function startMeters() {
   const samples = new Float32Array(1024);
   let peak = 0;
   dev.timer = setInterval(() => {
-    const v = $('device-video');
+    const v = /** @type {HTMLVideoElement} */ ($('device-video'));
     if (v.readyState >= 2) {
       const ctx = dev.canvas.getContext('2d', { willReadFrequently: true });
       ctx.drawImage(v, 0, 0, dev.canvas.width, dev.canvas.height);
@@ -448,7 +468,7 @@ function stopDeviceCheck() {
   dev.analyser = null;
   if (dev.stream) for (const t of dev.stream.getTracks()) t.stop();
   dev.stream = null;
-  const v = $('device-video');
+  const v = /** @type {HTMLVideoElement} */ ($('device-video'));
   if (v) v.srcObject = null;
 }
 
@@ -479,11 +499,11 @@ function renderMeters() {
 function renderDevice() {
   const live = Boolean(dev.stream);
   show($('device-placeholder'), !live);
-  show($('device-video'), live);
+  show(/** @type {HTMLVideoElement} */ ($('device-video')), live);
   show($('meters'), live);
   show($('device-continue'), live);
-  show($('device-start'), !live);
-  $('device-start').textContent = dev.error ? T.try_again : T.camera_on;
+  show(/** @type {HTMLButtonElement} */ ($('device-start')), !live);
+  /** @type {HTMLButtonElement} */ ($('device-start')).textContent = dev.error ? T.try_again : T.camera_on;
   const inapp = dev.error === 'err_inapp' || (inAppBrowser() && !live);
   show($('inapp-help'), inapp);
   const errEl = $('device-error');
@@ -501,7 +521,7 @@ function renderDevice() {
 
 function submitConsent(ev) {
   ev.preventDefault();
-  const box = $('consent-check');
+  const box = /** @type {HTMLInputElement} */ ($('consent-check'));
   if (!box.checked) {
     box.setAttribute('aria-invalid', 'true');
     show($('consent-error'), true);
@@ -530,7 +550,7 @@ async function sniff(file) {
 }
 
 async function pickPhoto() {
-  const file = $('photo-input').files?.[0];
+  const file = /** @type {HTMLInputElement} */ ($('photo-input')).files?.[0];
   photo.error = null;
   if (photo.url) URL.revokeObjectURL(photo.url);
   photo.url = null;
@@ -557,7 +577,7 @@ async function pickPhoto() {
   }
   note('photo_picked', { size: file.size, type: file.type, error: photo.error });
   renderUpload();
-  if (photo.file) $('upload-submit').focus();
+  if (photo.file) /** @type {HTMLButtonElement} */ ($('upload-submit')).focus();
 }
 
 // A JPEG under the size limit (at most 3000 pixels on the long side, smaller and more
@@ -621,10 +641,10 @@ function renderUpload() {
   show($('upload-skip'), J.photoUploaded && !photo.file);
   const fig = $('photo-figure');
   show(fig, Boolean(photo.url));
-  if (photo.url && $('photo-preview').src !== photo.url) $('photo-preview').src = photo.url;
+  if (photo.url && /** @type {HTMLImageElement} */ ($('photo-preview')).src !== photo.url) /** @type {HTMLImageElement} */ ($('photo-preview')).src = photo.url;
   $('photo-caption').textContent = photo.file ? T.upload_caption(photo.file.name, Math.round(photo.file.size / 1024)) : '';
   $('photo-label-text').textContent = photo.file || J.photoUploaded ? T.upload_change : T.upload_choose;
-  const btn = $('upload-submit');
+  const btn = /** @type {HTMLButtonElement} */ ($('upload-submit'));
   btn.disabled = !photo.file || photo.sending;
   btn.textContent = photo.sending ? T.upload_sending : T.upload_send;
   btn.setAttribute('aria-busy', photo.sending ? 'true' : 'false');
@@ -632,7 +652,7 @@ function renderUpload() {
   const v = photo.error ? T[photo.error] : '';
   err.textContent = typeof v === 'function' ? v(photo.errorArg) : v;
   show(err, Boolean(photo.error));
-  $('photo-input').setAttribute('aria-invalid', photo.error ? 'true' : 'false');
+  /** @type {HTMLInputElement} */ ($('photo-input')).setAttribute('aria-invalid', photo.error ? 'true' : 'false');
   J.photoError = photo.error;
 }
 
@@ -663,21 +683,21 @@ function parseDate(text) {
 }
 
 function docKind() {
-  return $('f-kind-passport').checked ? 'passport' : 'id_card';
+  return /** @type {HTMLInputElement} */ ($('f-kind-passport')).checked ? 'passport' : 'id_card';
 }
 
 async function submitConfirm(ev) {
   ev.preventDefault();
   if (conf.sending) return;
-  const name = $('f-name').value.trim().replace(/\s+/g, ' ');
-  const dob = parseDate($('f-dob').value);
+  const name = /** @type {HTMLInputElement} */ ($('f-name')).value.trim().replace(/\s+/g, ' ');
+  const dob = parseDate(/** @type {HTMLInputElement} */ ($('f-dob')).value);
   const kind = docKind();
-  const number = $('f-number').value.replace(/\s+/g, '').toUpperCase();
+  const number = /** @type {HTMLInputElement} */ ($('f-number')).value.replace(/\s+/g, '').toUpperCase();
   conf.fieldErrors = {};
   conf.error = null;
   if (!name) conf.fieldErrors.name = 'err_name_required';
   if (!dob) conf.fieldErrors.dob = 'err_dob_format';
-  if ($('f-country').value !== 'SI') conf.fieldErrors.country = 'country_other_help';
+  if (/** @type {HTMLSelectElement} */ ($('f-country')).value !== 'SI') conf.fieldErrors.country = 'country_other_help';
   const re = kind === 'passport' ? /^P[A-Z]\d{7}$/ : /^I[A-Z]\d{7}$/;
   if (!re.test(number)) conf.fieldErrors.number = kind === 'passport' ? 'err_number_passport' : 'err_number_id';
   if (Object.keys(conf.fieldErrors).length) {
@@ -770,7 +790,7 @@ function renderConfirm() {
   const err = $('confirm-error');
   err.textContent = conf.error ? T[conf.error] : '';
   show(err, Boolean(conf.error));
-  const btn = $('confirm-submit');
+  const btn = /** @type {HTMLButtonElement} */ ($('confirm-submit'));
   btn.disabled = conf.sending;
   btn.textContent = conf.sending ? T.confirm_sending : T.confirm_send;
 }
@@ -848,6 +868,7 @@ function connectQueue() {
   renderQueue();
   ws.addEventListener('open', () => {
     q.lastRecv = Date.now();
+    /** @type {QueueClientMsg} */
     const hello = { type: 'queue', token };
     if (store.rejoin) hello.rejoin_token = store.rejoin;
     ws.send(JSON.stringify(hello));
@@ -948,6 +969,7 @@ function stopQueue() {
   J.queueConn = 'idle';
 }
 
+/** @param {CustomerMsg} msg */
 function onQueueMessage(msg) {
   switch (msg.type) {
     case 'queue':
@@ -992,6 +1014,7 @@ function onQueueMessage(msg) {
   }
 }
 
+/** @param {ErrorMsg} msg */
 async function onQueueError(msg) {
   note('queue_error', { code: msg.code, fatal: msg.fatal });
   if (!msg.fatal) return;
@@ -1061,7 +1084,7 @@ function renderQueue() {
   $('queue-why').textContent = why;
   show($('queue-why'), Boolean(why) && J.step === 'queue');
   show($('queue-join-box'), !queued && !q.joining && (closed || Boolean(q.error) || q.left || J.queueConn === 'idle'));
-  const joinBtn = $('queue-join');
+  const joinBtn = /** @type {HTMLButtonElement} */ ($('queue-join'));
   joinBtn.disabled = q.joining;
   joinBtn.textContent = q.joining ? T.queue_joining : (q.left || closed ? T.queue_join_again : T.queue_join);
   if (closed) joinBtn.textContent = T.try_again;
@@ -1081,6 +1104,7 @@ function renderQueue() {
 
 const c = { token: null, mediaUrl: null, retries: 0, retryTimer: null, error: null, tanSending: false };
 
+/** @param {CallReadyMsg} msg */
 function startCustomerCall({ call_id: callId, token: callToken, media_url: mediaUrl }) {
   if (!callToken) return;
   c.mediaUrl = mediaUrl ?? null;
@@ -1111,8 +1135,8 @@ function beginCall() {
     token: c.token,
     mediaUrl: c.mediaUrl,
     role: 'customer',
-    localVideo: $('local-video'),
-    remoteVideo: $('remote-video'),
+    localVideo: /** @type {HTMLVideoElement} */ ($('local-video')),
+    remoteVideo: /** @type {HTMLVideoElement} */ ($('remote-video')),
     onState: onCallState,
     onEvent: onCallEvent,
   });
@@ -1152,7 +1176,7 @@ function onCallEvent(type) {
 
 async function submitTan(ev) {
   ev.preventDefault();
-  const input = $('tan-input');
+  const input = /** @type {HTMLInputElement} */ ($('tan-input'));
   const code = input.value.replace(/\s+/g, '');
   if (!/^\d{6}$/.test(code)) {
     J.tan = { result: 'format' };
@@ -1217,10 +1241,11 @@ function renderCall() {
   const tr = $('tan-result');
   tr.textContent = tanText;
   tr.dataset.result = tan?.result ?? '';
-  $('tan-submit').disabled = c.tanSending || tan?.result === 'accepted';
-  $('tan-input').disabled = tan?.result === 'accepted';
+  /** @type {HTMLButtonElement} */ ($('tan-submit')).disabled = c.tanSending || tan?.result === 'accepted';
+  /** @type {HTMLInputElement} */ ($('tan-input')).disabled = tan?.result === 'accepted';
 }
 
+/** @param {{ message: string }} msg */
 function onRequeued(msg) {
   clearTimeout(c.retryTimer);
   c.retryTimer = null;
@@ -1242,6 +1267,7 @@ function onRequeued(msg) {
 
 let redirectTimer = null;
 
+/** @param {ResultMsg} msg */
 function onResult(msg) {
   J.result = {
     state: msg.state,
@@ -1326,7 +1352,7 @@ function renderResult() {
   $('result-title').textContent = title;
   $('result-text').textContent = text;
   $('result-next').textContent = next;
-  const link = $('result-link');
+  const link = /** @type {HTMLAnchorElement} */ ($('result-link'));
   show(link, r.state === 'approved' && Boolean(r.redirect_url));
   if (r.redirect_url) link.href = r.redirect_url;
   show($('result-requeue'), r.state === 'aborted' && r.retries_left > 0);
@@ -1339,7 +1365,7 @@ function wire() {
   $('lang-switch').addEventListener('click', () => setLang(lang === 'sl' ? 'en' : 'sl'));
   $('error-retry').addEventListener('click', () => load());
   $('welcome-start').addEventListener('click', () => showStep('device'));
-  $('device-start').addEventListener('click', () => startDeviceCheck());
+  /** @type {HTMLButtonElement} */ ($('device-start')).addEventListener('click', () => startDeviceCheck());
   $('device-continue').addEventListener('click', () => showStep(store.consent ? (J.photoUploaded ? 'confirm' : 'upload') : 'consent'));
   $('copy-link').addEventListener('click', async () => {
     try {
@@ -1350,22 +1376,22 @@ function wire() {
     }
   });
   $('consent-form').addEventListener('submit', submitConsent);
-  $('consent-check').addEventListener('change', () => {
-    if ($('consent-check').checked) {
+  /** @type {HTMLInputElement} */ ($('consent-check')).addEventListener('change', () => {
+    if (/** @type {HTMLInputElement} */ ($('consent-check')).checked) {
       show($('consent-error'), false);
-      $('consent-check').removeAttribute('aria-invalid');
+      /** @type {HTMLInputElement} */ ($('consent-check')).removeAttribute('aria-invalid');
     }
   });
-  $('photo-input').addEventListener('change', () => pickPhoto());
-  $('upload-submit').addEventListener('click', () => sendPhoto());
+  /** @type {HTMLInputElement} */ ($('photo-input')).addEventListener('change', () => pickPhoto());
+  /** @type {HTMLButtonElement} */ ($('upload-submit')).addEventListener('click', () => sendPhoto());
   $('upload-skip').addEventListener('click', () => showStep(J.dataConfirmed ? 'queue' : 'confirm'));
   $('confirm-form').addEventListener('submit', submitConfirm);
   for (const id of ['f-kind-id', 'f-kind-passport']) $(id).addEventListener('change', () => renderConfirm());
-  $('f-country').addEventListener('change', () => {
-    conf.fieldErrors.country = $('f-country').value === 'SI' ? undefined : 'country_other_help';
+  /** @type {HTMLSelectElement} */ ($('f-country')).addEventListener('change', () => {
+    conf.fieldErrors.country = /** @type {HTMLSelectElement} */ ($('f-country')).value === 'SI' ? undefined : 'country_other_help';
     renderConfirm();
   });
-  $('queue-join').addEventListener('click', () => {
+  /** @type {HTMLButtonElement} */ ($('queue-join')).addEventListener('click', () => {
     q.left = false;
     joinQueue();
   });

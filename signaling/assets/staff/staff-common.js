@@ -1,8 +1,19 @@
+// @ts-check
 // vidid staff pages (agent console, compliance portal, supervisors' board): the shared pieces.
 // Session (sign in, resume, sign out), a JSON fetch helper with the API's error shape, DOM and
 // formatting helpers. Plain ES module, no build step; the pages' CSP allows no inline code.
 
+/** @typedef {import('../shared/protocol.js').Session} Session */
+/** @typedef {import('../shared/protocol.js').StaffUser} StaffUser */
+
+/** An API answer that is not 2xx (`status` 0: the server could not be reached). */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string | undefined} code the API's `error`
+   * @param {string | undefined} message
+   * @param {Record<string, any> | undefined} body the whole error answer
+   */
   constructor(status, code, message, body) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
@@ -11,8 +22,17 @@ export class ApiError extends Error {
   }
 }
 
-/** `fetch` with the session cookie; JSON in and out. Throws `ApiError` on a non-2xx answer. */
+/**
+ * `fetch` with the session cookie; JSON in and out. Throws `ApiError` on a non-2xx answer.
+ * The answer is the parsed JSON (its shape is the endpoint's, docs/api.md), `null` for a 204,
+ * the `Response` itself with `raw`.
+ * @param {string} method
+ * @param {string} path
+ * @param {{ json?: unknown, body?: BodyInit, headers?: Record<string, string>, raw?: boolean }} [options]
+ * @returns {Promise<any>}
+ */
 export async function api(method, path, { json, body, headers = {}, raw = false } = {}) {
+  /** @type {RequestInit & { headers: Record<string, string> }} */
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -183,6 +203,10 @@ export function errorText(err) {
  * gets `{id, username, role}` once signed in (resumed or fresh). The header's user box
  * (`#user-box`) shows the user and a sign-out button.
  */
+/**
+ * @param {{ mount: HTMLElement, title: string, onUser: (user: StaffUser) => void,
+ *   onSignOut?: () => unknown }} options
+ */
 export async function startSession({ mount, title, onUser, onSignOut }) {
   const box = document.getElementById('user-box');
 
@@ -251,7 +275,7 @@ export async function startSession({ mount, title, onUser, onSignOut }) {
       const r = await api('POST', '/api/v1/session', { json: { username: user.value.trim(), password: pass.value } });
       signedIn(r.user);
     } catch (e) {
-      err.textContent = e.code === 'bad_credentials' ? 'Wrong username or password.' : errorText(e);
+      err.textContent = e instanceof ApiError && e.code === 'bad_credentials' ? 'Wrong username or password.' : errorText(e);
       pass.value = '';
       pass.focus();
     } finally {

@@ -1,3 +1,4 @@
+// @ts-check
 // vidid compliance portal (/compliance): find a case, open its dossier (audit trail, checklist
 // answers, snapshots, recordings with their verification), play and download the recording.
 // Every view, play and download asks for a stated purpose first and is audited by the server.
@@ -422,7 +423,7 @@ function onUser(user) {
 function main() {
   $('#search-form').addEventListener('submit', search);
   $('#back').addEventListener('click', () => {
-    for (const a of document.querySelectorAll('#recordings audio')) a.pause();
+    for (const a of /** @type {NodeListOf<HTMLAudioElement>} */ (document.querySelectorAll('#recordings audio'))) a.pause();
     showView('search');
     search();
     $('#s-q').focus();

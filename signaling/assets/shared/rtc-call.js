@@ -1,8 +1,9 @@
+// @ts-check
 // vidid call client: the client side of docs/signaling.md (protocol v1) as a reusable module.
 // No DOM of its own: the caller passes the two <video> elements and gets states and events back.
 // Used by the bare call pages (call.js), the customer's journey and the agent console.
 //
-//   import { startCall } from '/assets/rtc-call.js';
+//   import { startCall } from '/assets/shared/rtc-call.js';
 //   const call = startCall({ token, role: 'customer' | 'agent', localVideo, remoteVideo,
 //                            onState: (state, detail) => …, onEvent: (type, msg) => … });
 //   call.state / call.pc / call.ws; call.endCall() (agent: sends end_call); call.close()
@@ -30,10 +31,59 @@
 // pcState, iceState, error, endedReason, localSdp, remoteSdp, remoteMuted, lastPong, events,
 // localStream; methods unmute() (after 'autoplay_blocked') and send(msg).
 
+/** @typedef {import('./protocol.js').ClientMsg} ClientMsg */
+/** @typedef {import('./protocol.js').ServerMsg} ServerMsg */
+/** @typedef {import('./protocol.js').IceServer} IceServer */
+/** @typedef {'connecting' | 'waiting' | 'connected' | 'ended' | 'error'} CallState */
+
+/**
+ * What `onState` gets with each state (see the top of this file).
+ * @typedef {object} StateDetail
+ * @property {boolean} joined
+ * @property {boolean} peerPresent
+ * @property {RTCPeerConnectionState} pcState
+ * @property {RTCIceConnectionState} iceState
+ * @property {string | null} callId
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {string} [name]
+ * @property {string | null} [reason]
+ * @property {boolean} [local]
+ */
+
+/**
+ * @typedef {object} CallOptions
+ * @property {string | null} [token] the join token (`joined` is refused without one)
+ * @property {string} [role] 'customer' | 'agent'
+ * @property {HTMLVideoElement | null} [localVideo]
+ * @property {HTMLVideoElement | null} [remoteVideo]
+ * @property {(state: CallState, detail: StateDetail) => void} [onState]
+ * @property {(type: string, msg: any) => void} [onEvent]
+ * @property {MediaStream | null} [localStream]
+ * @property {MediaTrackConstraints | boolean} [video]
+ * @property {string | null} [mediaUrl]
+ */
+
+/**
+ * A diagnostic record (`events`, `onEvent`).
+ * @typedef {{ t: number, type: string, [field: string]: unknown }} CallEvent
+ */
+
+/**
+ * The fatal error of a call (`error`).
+ * @typedef {{ code: string, message: string, name?: string }} CallError
+ */
+
+/**
+ * Extra detail for a fatal error or the end.
+ * @typedef {{ message?: string, name?: string, local?: boolean }} Extra
+ */
+
 const PING_INTERVAL_MS = 20_000;
 const MAX_EVENTS = 500;
 
 // The call socket's URL: on the media node named by the server (http(s) URLs only), else here.
+/** @param {string | null | undefined} mediaUrl @returns {string} */
 export function callSocketUrl(mediaUrl) {
   if (mediaUrl) {
     const u = new URL(mediaUrl, location.href);
@@ -49,6 +99,7 @@ export function callSocketUrl(mediaUrl) {
   return `${scheme}://${location.host}/ws`;
 }
 
+/** @param {CallOptions} [options] */
 export function startCall({
   token,
   role = 'customer',
@@ -62,6 +113,14 @@ export function startCall({
   // absent: this server.
   mediaUrl = null,
 } = {}) {
+  /**
+   * @type {{ pc: RTCPeerConnection | null, ws: WebSocket | null, state: CallState,
+   *   role: 'customer' | 'agent', callId: string | null, joined: boolean, peerPresent: boolean,
+   *   pcState: RTCPeerConnectionState, iceState: RTCIceConnectionState, remoteMuted: boolean,
+   *   error: CallError | null, endedReason: string | null, localSdp: string | null,
+   *   remoteSdp: string | null, lastPong: number | null, events: CallEvent[],
+   *   localStream: MediaStream | null }}
+   */
   const s = {
     pc: null,
     ws: null,
@@ -86,11 +145,19 @@ export function startCall({
   let offerSent = false;
   let remoteDescriptionSet = false;
   let endOfCandidatesSent = false;
+  /** @type {(RTCIceCandidate | null)[]} */
   const pendingLocalCandidates = [];
+  /** @type {RTCIceCandidateInit[]} */
   const pendingRemoteCandidates = [];
   let pcQueue = Promise.resolve(); // serializes answer/candidate handling after the set-up
+  /** @type {ReturnType<typeof setInterval> | null} */
   let pingTimer = null;
 
+  /**
+   * @template {unknown[]} A
+   * @param {(...args: A) => void} fn
+   * @param {A} args
+   */
   function safe(fn, ...args) {
     try {
       fn(...args);
@@ -99,7 +166,9 @@ export function startCall({
     }
   }
 
+  /** @param {string} type @param {Record<string, unknown>} [detail] */
   function record(type, detail = {}) {
+    /** @type {CallEvent} */
     const event = { t: Math.round(performance.now()), type, ...detail };
     s.events.push(event);
     if (s.events.length > MAX_EVENTS) s.events.shift();
@@ -110,6 +179,7 @@ export function startCall({
 
   const terminal = () => s.state === 'ended' || s.state === 'error';
 
+  /** @param {Partial<StateDetail>} [extra] @returns {StateDetail} */
   function detail(extra = {}) {
     return {
       joined: s.joined,
@@ -121,6 +191,7 @@ export function startCall({
     };
   }
 
+  /** @param {CallState} next @param {Partial<StateDetail>} [extra] */
   function setState(next, extra = {}) {
     if (s.state === next) return;
     if (terminal()) return;
@@ -143,6 +214,7 @@ export function startCall({
     if (!terminal()) safe(onState, s.state, detail());
   }
 
+  /** @param {string} code @param {Extra} [extra] */
   function fail(code, extra = {}) {
     if (terminal()) return;
     record('fatal', { code, ...extra });
@@ -152,6 +224,7 @@ export function startCall({
     safe(onState, 'error', detail({ code, ...extra }));
   }
 
+  /** @param {string | null | undefined} reason @param {Extra} [extra] */
   function end(reason, extra = {}) {
     if (terminal()) return;
     s.endedReason = reason ?? null;
@@ -171,6 +244,7 @@ export function startCall({
     if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close(1000, 'bye');
   }
 
+  /** @param {ClientMsg} msg */
   function send(msg) {
     const ws = s.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
@@ -180,6 +254,7 @@ export function startCall({
     return true;
   }
 
+  /** @param {RTCIceCandidate | null} c */
   function sendLocalCandidate(c) {
     // Browsers may signal the end of gathering more than once (per m-line and overall).
     if (!c || !c.candidate) {
@@ -198,12 +273,13 @@ export function startCall({
     if (!terminal()) send({ type: 'leave' });
   }
 
-  function connect() {
+  /** @param {string} joinToken */
+  function connect(joinToken) {
     const ws = new WebSocket(callSocketUrl(mediaUrl));
     s.ws = ws;
     ws.addEventListener('open', () => {
       record('ws_open');
-      send({ type: 'join', token });
+      send({ type: 'join', token: joinToken });
       pingTimer = setInterval(() => send({ type: 'ping' }), PING_INTERVAL_MS);
     });
     ws.addEventListener('message', (ev) => {
@@ -226,6 +302,7 @@ export function startCall({
     });
   }
 
+  /** @param {ServerMsg} msg */
   function onMessage(msg) {
     switch (msg.type) {
       case 'joined': {
@@ -275,10 +352,11 @@ export function startCall({
         break;
       }
       default:
-        record('unknown_message', { type: msg.type });
+        record('unknown_message', { type: /** @type {{ type: string }} */ (msg).type });
     }
   }
 
+  /** @param {IceServer[]} iceServers */
   async function startMedia(iceServers) {
     if (givenStream && givenStream.getTracks().some((t) => t.readyState === 'live')) {
       s.localStream = givenStream;
@@ -287,7 +365,9 @@ export function startCall({
       try {
         s.localStream = await navigator.mediaDevices.getUserMedia({ audio: true, video: videoConstraints });
         ownStream = true;
-      } catch (err) {
+      } catch (caught) {
+        // getUserMedia rejects with a DOMException (name: NotAllowedError, …).
+        const err = /** @type {{ name?: string, message?: string } | null} */ (caught);
         record('gum_failed', { name: err?.name, message: err?.message });
         send({ type: 'leave' });
         fail(`media_${err?.name ?? 'error'}`, { name: err?.name ?? 'Error', message: err?.message ?? '' });
@@ -310,6 +390,7 @@ export function startCall({
     const servers = iceServers
       .filter((x) => x && x.urls)
       .map((x) => {
+        /** @type {RTCIceServer} */
         const out = { urls: x.urls };
         if (x.username != null) out.username = x.username;
         if (x.credential != null) out.credential = x.credential;
@@ -360,12 +441,15 @@ export function startCall({
 
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    s.localSdp = pc.localDescription.sdp;
-    send({ type: 'offer', sdp: pc.localDescription.sdp });
+    // Set just above, so not null.
+    const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    s.localSdp = local.sdp;
+    send({ type: 'offer', sdp: local.sdp });
     offerSent = true;
     for (const c of pendingLocalCandidates.splice(0)) sendLocalCandidate(c);
   }
 
+  /** @param {string} sdp */
   async function onAnswer(sdp) {
     const pc = s.pc;
     if (!pc || pc.signalingState === 'closed') return;
@@ -377,6 +461,7 @@ export function startCall({
     playRemote();
   }
 
+  /** @param {{ candidate: string, sdpMid?: string | null, sdpMLineIndex?: number | null }} msg */
   async function onRemoteCandidate(msg) {
     if (!msg.candidate) {
       record('remote_end_of_candidates');
@@ -392,6 +477,7 @@ export function startCall({
     else await addRemoteCandidate(c);
   }
 
+  /** @param {RTCIceCandidateInit} c */
   async function addRemoteCandidate(c) {
     const pc = s.pc;
     if (!pc || pc.signalingState === 'closed') return;
@@ -443,6 +529,7 @@ export function startCall({
     get events() { return s.events; },
     get localStream() { return s.localStream; },
     /** Agent only: ends the call for both (`end_call`). True when it was sent. */
+    /** @param {string} [reason] */
     endCall(reason) {
       if (s.role !== 'agent' || !s.joined || terminal()) return false;
       return send(reason ? { type: 'end_call', reason } : { type: 'end_call' });
@@ -473,17 +560,20 @@ export function startCall({
   } else if (typeof RTCPeerConnection !== 'function' || !navigator.mediaDevices?.getUserMedia) {
     queueMicrotask(() => fail('no_webrtc'));
   } else {
-    connect();
+    connect(token);
   }
   return handle;
 }
 
 // Candidates and candidate pairs as getStats() reports them.
+/** @param {RTCPeerConnection} pc */
 async function iceSummary(pc) {
+  /** @type {{ local: string[], remote: string[], pairs: string[], error?: string }} */
   const out = { local: [], remote: [], pairs: [] };
   try {
     const report = await pc.getStats();
     report.forEach((x) => {
+      /** @param {any} c a candidate's stats (RTCIceCandidateStats in the spec, not in the DOM library) */
       const addr = (c) => `${c.candidateType} ${c.protocol} ${c.address ?? c.ip ?? '?'}:${c.port}`;
       if (x.type === 'local-candidate') out.local.push(addr(x));
       else if (x.type === 'remote-candidate') out.remote.push(addr(x));

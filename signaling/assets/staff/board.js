@@ -1,3 +1,4 @@
+// @ts-check
 // vidid supervisors' live board (/board): queue, waits, agents' states and calls in progress,
 // from GET /api/v1/board every 2 s. For tests the page exposes `window.vidid.board`.
 

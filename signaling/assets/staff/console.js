@@ -1,3 +1,4 @@
+// @ts-check
 // vidid agent console (/agent): sign in, availability, the queue, and the identification call
 // with snapshots, call quality, instructions, the checklist in order, the TAN and the decision.
 // For tests the page exposes `window.vidid.console` (see `cx` below).
@@ -167,7 +168,7 @@ async function takeNext() {
     enterCall(r);
   } catch (err) {
     cx.lastError = errorText(err);
-    toast(err.code === 'agent_unavailable' ? 'Set yourself available first.' : errorText(err), 'error');
+    toast(err instanceof ApiError && err.code === 'agent_unavailable' ? 'Set yourself available first.' : errorText(err), 'error');
     refreshQueue();
   }
 }
@@ -218,7 +219,7 @@ async function enterCall(take) {
 
   setCallState('connecting');
   try {
-    const { startCall } = await import('./rtc-call.js');
+    const { startCall } = await import('../shared/rtc-call.js');
     call = startCall({
       token: take.call.token,
       mediaUrl: take.call.media_url,
@@ -229,7 +230,7 @@ async function enterCall(take) {
       onEvent: (type, msg) => onCallEvent(type, msg),
     });
   } catch (err) {
-    setCallState('error', { message: `The call could not start: ${err?.message ?? err}` });
+    setCallState('error', { message: `The call could not start: ${/** @type {Error} */ (err)?.message ?? err}` });
   }
   stopCasePoll = poll(refreshCase, CASE_POLL_MS);
   statsTimer = setInterval(sampleStats, STATS_MS);
@@ -537,7 +538,7 @@ async function sendTan() {
     note('tan_sent');
     $('#tan-code').focus();
   } catch (err) {
-    $('#tan-sent').textContent = err.code === 'tan_send_limit' ? 'No more codes may be sent for this case.' : errorText(err);
+    $('#tan-sent').textContent = err instanceof ApiError && err.code === 'tan_send_limit' ? 'No more codes may be sent for this case.' : errorText(err);
   } finally {
     btn.disabled = false;
   }
@@ -572,7 +573,7 @@ async function verifyTan(form, err) {
     }
     refreshCase();
   } catch (e) {
-    err.textContent = e.code === 'no_tan' ? 'Send a code first.' : errorText(e);
+    err.textContent = e instanceof ApiError && e.code === 'no_tan' ? 'Send a code first.' : errorText(e);
   }
 }
 
@@ -633,7 +634,7 @@ async function refreshCase() {
     const c = await api('GET', `/api/v1/cases/${cx.caseId}`);
     updateCase(c);
   } catch (err) {
-    note('case_poll_error', { code: err.code });
+    note('case_poll_error', { code: err instanceof ApiError ? err.code : undefined });
   }
 }
 
@@ -709,7 +710,7 @@ async function showIdPhoto(btn) {
     btn.textContent = 'Hide the uploaded ID';
     note('id_photo', {});
   } catch (err) {
-    toast(`The uploaded ID could not be shown: ${err.message}`, 'error');
+    toast(`The uploaded ID could not be shown: ${/** @type {Error} */ (err).message}`, 'error');
   } finally {
     btn.disabled = false;
   }
@@ -809,7 +810,7 @@ function setupDecision() {
     try {
       await decide('approve');
     } catch (err) {
-      $('#decision-error').textContent = err.code === 'checklist_incomplete'
+      $('#decision-error').textContent = err instanceof ApiError && err.code === 'checklist_incomplete'
         ? `The checklist is not complete: ${(err.body.missing ?? []).map(stepTitle).join(', ')}.`
         : errorText(err);
       $('#approve').disabled = false;

@@ -1,3 +1,4 @@
+// @ts-check
 // Texts of the customer's journey (customer.html): Slovenian (default) and English.
 // Keys used in the HTML as data-i18n / data-i18n-aria / data-i18n-alt, the rest from journey.js.
 
