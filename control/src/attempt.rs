@@ -30,6 +30,8 @@ pub struct Attempts {
 }
 
 impl Attempts {
+    /// Ends attempts of `cases`, pushing through `hub` and sealing trails into `evidence`;
+    /// `rooms` is `None` on a node that runs no media.
     pub fn new(
         cases: Arc<Cases>,
         hub: Arc<Hub>,
@@ -44,18 +46,22 @@ impl Attempts {
         }
     }
 
+    /// The identification service whose cases these attempts belong to.
     pub fn cases(&self) -> &Arc<Cases> {
         &self.cases
     }
 
+    /// The fan-out to the customers' queue sockets.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
 
+    /// Where evidence images and sealed trails are stored.
     pub fn evidence(&self) -> &Arc<dyn EvidenceStore> {
         &self.evidence
     }
 
+    /// The rooms of this process; `None` on a signaling node.
     pub fn rooms(&self) -> Option<&Arc<Rooms>> {
         self.rooms.as_ref()
     }

@@ -19,8 +19,11 @@ use crate::ControlError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallState {
+    /// Created; nobody has joined yet.
     Waiting,
+    /// A participant has joined at least once; the call is not over.
     Active,
+    /// Ended; its tokens join nothing any more.
     Ended,
 }
 
@@ -28,49 +31,70 @@ pub enum CallState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeatState {
+    /// Nobody holds the seat (never joined, or left).
     Absent,
+    /// A socket holds the seat; its peer connection is not up.
     Joined,
+    /// A socket holds the seat and its peer connection is up.
     Connected,
 }
 
 /// A call as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallView {
+    /// The call's id: `c_<hex>` for the bare calls API, `<case id>-<attempt>` for an attempt.
     pub call_id: String,
+    /// Where the call is in its life.
     pub state: CallState,
+    /// Where each of the two participants is.
     pub participants: Participants,
+    /// The call's recording, set when the call ends; `None` before that or if nothing was
+    /// recorded.
     pub recording_id: Option<String>,
+    /// When the call was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the join links stop working.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
+/// The two seats of a call, as the API shows them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Participants {
+    /// The customer's seat.
     pub customer: SeatState,
+    /// The agent's seat.
     pub agent: SeatState,
 }
 
 /// A new call and the plaintext tokens, which exist only in this value.
 #[derive(Debug, Clone)]
 pub struct NewCall {
+    /// The new call's id.
     pub call_id: String,
+    /// The customer's join token, in plaintext.
     pub customer_token: String,
+    /// The agent's join token, in plaintext.
     pub agent_token: String,
+    /// When the tokens stop working.
     pub expires_at: OffsetDateTime,
 }
 
 /// A seat held by one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatClaim {
+    /// The call the seat belongs to.
     pub call_id: String,
+    /// Which seat: customer or agent.
     pub role: Party,
+    /// The participant socket holding the seat (a per-process connection number).
     pub connection: u64,
 }
 
 /// The store of calls; see the module docs.
 pub trait CallStore: Send + Sync + 'static {
+    /// Creates a call with a random id and fresh tokens, valid for `ttl` from `now`.
     fn create(&self, now: OffsetDateTime, ttl: time::Duration) -> NewCall;
     /// Creates a call with a chosen id (an identification attempt of a case); refuses an id
     /// that exists.
@@ -90,6 +114,7 @@ pub trait CallStore: Send + Sync + 'static {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<NewCall, ControlError>;
+    /// The call as the API shows it; `None` when there is no such call.
     fn get(&self, call_id: &str) -> Option<CallView>;
     /// Takes the seat a token names for `connection`; refuses if another connection holds it.
     fn claim(
@@ -98,7 +123,10 @@ pub trait CallStore: Send + Sync + 'static {
         connection: u64,
         now: OffsetDateTime,
     ) -> Result<SeatClaim, ControlError>;
+    /// Records whether the claimed seat's peer connection is up; ignored if the claim no
+    /// longer holds the seat.
     fn set_connected(&self, claim: &SeatClaim, connected: bool);
+    /// Frees the claimed seat (the socket left); ignored if the claim no longer holds it.
     fn release(&self, claim: &SeatClaim);
     /// Marks the call ended; returns false if it already was.
     fn end(&self, call_id: &str, recording_id: Option<String>) -> Result<bool, ControlError>;

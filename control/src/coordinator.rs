@@ -19,7 +19,9 @@ use crate::{ControlError, Result};
 /// A customer taken into a call.
 #[derive(Debug, Clone)]
 pub struct Taken {
+    /// The case, now in the call.
     pub case: Case,
+    /// Where its call runs, with both join tokens.
     pub call: PlacedCall,
 }
 
@@ -32,6 +34,7 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// A coordinator that ends attempts through `attempts` and places calls with `placement`.
     pub fn new(
         attempts: Arc<Attempts>,
         placement: Arc<dyn Placement>,
@@ -45,14 +48,17 @@ impl Coordinator {
         }
     }
 
+    /// The identification service the coordinator acts on.
     pub fn cases(&self) -> &Arc<Cases> {
         &self.cases
     }
 
+    /// The fan-out to the customers' queue sockets.
     pub fn hub(&self) -> &Arc<Hub> {
         self.attempts.hub()
     }
 
+    /// What ends attempts (result push, room end, sealed trail).
     pub fn attempts(&self) -> &Arc<Attempts> {
         &self.attempts
     }

@@ -10,16 +10,22 @@ pub enum ControlError {
     /// A rule of the domain (state, role, input, …): see [`CasesError`].
     #[error(transparent)]
     Cases(#[from] CasesError),
+    /// No call with this id exists on this node.
     #[error("no such call")]
     NoSuchCall,
+    /// The join token is unknown or malformed.
     #[error("the join token is unknown")]
     InvalidToken,
+    /// Another connection holds this token's seat.
     #[error("this token is already in use by another connection")]
     TokenInUse,
+    /// The call has ended; its tokens join nothing any more.
     #[error("the call has ended")]
     CallEnded,
+    /// The call's join links have expired.
     #[error("the link has expired")]
     LinkExpired,
+    /// A call with this id already exists, so it was not created again.
     #[error("a call with this id exists")]
     CallExists,
     /// The media plane could not do it (the room, the media loop).

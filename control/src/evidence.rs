@@ -17,12 +17,15 @@ use crate::{ControlError, Result};
 /// A stored object: its id within the case and the plaintext's SHA-256 in hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
+    /// The object's id within its case.
     pub object_id: String,
+    /// The plaintext's SHA-256, in lowercase hex.
     pub sha256: String,
 }
 
 /// Stores and reads evidence objects of a case. Blocking: call from `spawn_blocking`.
 pub trait EvidenceStore: Send + Sync + 'static {
+    /// Stores `bytes` (of `content_type`) as a new object of the case.
     fn put(&self, case_id: &str, content_type: &str, bytes: &[u8])
     -> std::io::Result<StoredObject>;
     /// The object's plaintext; `NotFound` when the case has no such object.

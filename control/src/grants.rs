@@ -21,12 +21,16 @@ pub const GRANT_TTL: time::Duration = time::Duration::minutes(15);
 /// What a grant allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantAction {
+    /// See the dossier and the evidence images.
     View,
+    /// Play a recording's audio in the portal.
     Play,
+    /// Download a recording's audio as an attachment.
     Download,
 }
 
 impl GrantAction {
+    /// The action's name on the wire (`view`, `play`, `download`).
     pub fn as_str(self) -> &'static str {
         match self {
             GrantAction::View => "view",
@@ -35,6 +39,7 @@ impl GrantAction {
         }
     }
 
+    /// The action named `s` on the wire; `None` for any other name.
     pub fn parse(s: &str) -> Option<GrantAction> {
         match s {
             "view" => Some(GrantAction::View),
@@ -57,9 +62,13 @@ impl GrantAction {
 /// A checked grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// The case the grant opens.
     pub case_id: String,
+    /// The signed-in user the grant was issued to.
     pub user_id: String,
+    /// What the grant allows.
     pub action: GrantAction,
+    /// When the grant stops working, in Unix seconds.
     pub expires_at: i64,
 }
 

@@ -22,12 +22,16 @@ use vidid_cases::cluster::BusMsg;
 pub enum CustomerMsg {
     /// The place in the queue; sent on joining and whenever the queue changes.
     Queue {
+        /// The place in the queue; 1 is next.
         position: u32,
+        /// The estimated wait in seconds; `None` while no agent is on duty.
         estimated_wait_secs: Option<u64>,
     },
     /// An agent took the customer: join the call on `/ws` with this token.
     CallReady {
+        /// The call room to join.
         call_id: String,
+        /// The customer's join token for `/ws`.
         token: String,
         /// Where to join the call (`<media_url>/ws`): the media node the call was placed on;
         /// absent when it is this server.
@@ -36,25 +40,36 @@ pub enum CustomerMsg {
     },
     /// A message from the agent, shown to the customer.
     Instruction {
+        /// The agent's words (1 to 500 printable characters, trimmed).
         text: String,
     },
     /// The end of this attempt or of the case.
     Result {
+        /// How it ended: `approved`, `rejected`, `aborted` or `cancelled`.
         state: String,
         /// Approved: where the customer goes next (e-signing).
         redirect_url: Option<String>,
+        /// Why, for the customer: an abort's reason in the customer's language, else the
+        /// case's reason if it has one.
         message: Option<String>,
+        /// Attempts the customer has left.
         retries_left: u32,
     },
     /// The video server of the call failed: the customer is back at the head of the queue
     /// (`queue` messages follow) and the attempt does not count.
     Requeued {
+        /// What happened, in the customer's language.
         message: String,
     },
+    /// The answer to a `ping`.
     Pong,
+    /// The socket's message was refused, or the case cannot be queued on it.
     Error {
+        /// The stable machine-readable code (`docs/signaling.md`).
         code: String,
+        /// What went wrong, for a human.
         message: String,
+        /// Whether the server closes the socket after this.
         fatal: bool,
     },
 }
@@ -62,7 +77,9 @@ pub enum CustomerMsg {
 /// One message for one case.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Push {
+    /// The case whose queue socket(s) get the message.
     pub case_id: String,
+    /// The message itself.
     pub msg: CustomerMsg,
 }
 
@@ -168,6 +185,7 @@ impl Hub {
         }
     }
 
+    /// Every push delivered to this process, for a queue socket to pick its case's out of.
     pub fn subscribe(&self) -> broadcast::Receiver<Push> {
         self.tx.subscribe()
     }

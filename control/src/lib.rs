@@ -39,6 +39,7 @@
 //!   its stable code.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod attempt;
 pub mod calls;

@@ -14,11 +14,14 @@ const WAIT_BUCKETS: &[f64] = &[
 /// See the module docs.
 #[derive(Clone)]
 pub struct ControlMetrics {
+    /// Customers in the queue, connected or within the rejoin grace period.
     pub queue_length: IntGauge,
+    /// Seconds from joining the queue to being taken by an agent.
     pub queue_wait: Histogram,
 }
 
 impl ControlMetrics {
+    /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = ControlMetrics {
             queue_length: IntGauge::new(

@@ -49,6 +49,7 @@ pub enum NodeRole {
 }
 
 impl NodeRole {
+    /// The role's name in the configuration and on `--role` (`all`, `signaling`, `media`).
     pub fn as_str(self) -> &'static str {
         match self {
             NodeRole::All => "all",
@@ -71,20 +72,29 @@ impl NodeRole {
 /// Settings of [`NodeAgent::new`].
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
+    /// What this process does.
     pub role: NodeRole,
+    /// This node's id in the registry, unique per node (`node.id`, default the host name).
     pub node_id: String,
     /// Where browsers reach this node's HTTP/WebSocket endpoint.
     pub public_url: String,
+    /// Calls this node takes at most.
     pub capacity: u32,
+    /// How often the node writes its heartbeat; raised to at least 200 ms.
     pub heartbeat: StdDuration,
 }
 
 /// This process in the deployment; see the module docs.
 pub struct NodeAgent {
+    /// What this process does.
     pub role: NodeRole,
+    /// This node's id in the registry.
     pub node_id: String,
+    /// Where browsers reach this node's HTTP/WebSocket endpoint, without a trailing `/`.
     pub public_url: String,
+    /// Calls this node takes at most.
     pub capacity: u32,
+    /// How often the node writes its heartbeat (at least 200 ms).
     pub heartbeat: StdDuration,
     /// A node silent this long is taken out.
     pub dead_after: time::Duration,
@@ -127,6 +137,8 @@ impl NodeMetrics {
 }
 
 impl NodeAgent {
+    /// This process in the deployment, its node metrics registered in `registry`; a node
+    /// silent for three heartbeats counts as dead.
     pub fn new(s: NodeSettings, registry: &Registry) -> prometheus::Result<Arc<Self>> {
         let metrics = NodeMetrics::register(registry)?;
         metrics.capacity.set(i64::from(s.capacity));
@@ -145,6 +157,7 @@ impl NodeAgent {
         }))
     }
 
+    /// Whether the node is draining: not ready, and no new calls are placed on it.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }

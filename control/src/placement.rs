@@ -29,8 +29,11 @@ use crate::{ControlError, Result};
 /// A call placed somewhere, with both parties' join tokens.
 #[derive(Debug, Clone)]
 pub struct PlacedCall {
+    /// The call room of the attempt: `<case id>-<attempt>`.
     pub call_id: String,
+    /// The customer's join token, pushed on their queue socket.
     pub customer_token: String,
+    /// The agent's join token, in the `take` answer.
     pub agent_token: String,
     /// The media node's base URL (`<media_url>/ws`); `None`: this server.
     pub media_url: Option<String>,
@@ -55,6 +58,8 @@ pub struct LocalPlacement {
 }
 
 impl LocalPlacement {
+    /// Opens rooms in `rooms` and watches them, aborting an attempt through `attempts` when a
+    /// participant stays away longer than `grace`.
     pub fn new(rooms: Arc<Rooms>, attempts: Arc<Attempts>, grace: Duration) -> Self {
         LocalPlacement {
             rooms,
@@ -100,6 +105,8 @@ pub struct RegistryPlacement {
 }
 
 impl RegistryPlacement {
+    /// Places on the nodes in `cases`' registry that were heard from within `dead_after`,
+    /// with tokens from `signer` valid for `ttl`.
     pub fn new(
         cases: Arc<Cases>,
         signer: Arc<TokenSigner>,

@@ -16,6 +16,8 @@ use vidid_cases::Cases;
 /// Every waiting customer's place: case id → (position, estimated wait in seconds).
 #[derive(Debug, Default, PartialEq)]
 pub struct Snapshot {
+    /// Case id → (position, 1 = next; estimated wait in seconds, `None` while no agent is on
+    /// duty).
     pub places: HashMap<String, (u32, Option<u64>)>,
 }
 
@@ -68,6 +70,7 @@ impl QueueView {
         }
     }
 
+    /// A receiver of the snapshot, for one socket.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.rx.clone()
     }

@@ -27,6 +27,7 @@ pub enum RecordingStatus {
 /// What the verification found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RecordingCheck {
+    /// How the recording stands.
     pub status: RecordingStatus,
     /// What failed or is odd, in words.
     pub problems: Vec<String>,

@@ -21,6 +21,7 @@ pub struct Rooms {
 }
 
 impl Rooms {
+    /// The rooms over `calls` and `media`; join tokens stay valid for `ttl`.
     pub fn new(calls: Arc<dyn CallStore>, media: MediaServer, ttl: time::Duration) -> Self {
         Rooms { calls, media, ttl }
     }
@@ -63,6 +64,7 @@ impl Rooms {
         )
     }
 
+    /// The call as the API shows it; `None` when there is no such call here.
     pub fn get(&self, call_id: &str) -> Option<CallView> {
         self.calls.get(call_id)
     }

@@ -16,6 +16,7 @@ pub struct TokenSigner {
 }
 
 impl TokenSigner {
+    /// A signer keyed with the cluster secret.
     pub fn new(secret: &[u8]) -> Self {
         TokenSigner {
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),

@@ -19,15 +19,21 @@ macro_rules! bail {
     };
 }
 
+/// The whole configuration of a node, one field per section of the config file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// State, recordings and generated secrets.
     pub data_dir: PathBuf,
+    /// `[http]`: the listener, TLS and the REST rate limits.
     pub http: HttpConfig,
+    /// `[media]`: the media socket and what it tells browsers.
     pub media: MediaConfig,
+    /// `[turn]`: the STUN/TURN servers handed to browsers.
     pub turn: TurnConfig,
+    /// `[api]`: the ordering system's API key, call links and webhook signing.
     pub api: ApiConfig,
+    /// `[log]`: the log filter and format.
     pub log: LogConfig,
     /// `[vault]`: the recording vault (store, keys, retention; see docs/recording-format.md).
     pub vault: vidid_vault::VaultConfig,
@@ -39,6 +45,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
 }
 
+/// `[node]`: this process's role and place in a scale-out deployment.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
@@ -57,6 +64,7 @@ pub struct NodeConfig {
     pub heartbeat_secs: u64,
 }
 
+/// `[cluster]`: what all nodes of one deployment share.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -79,9 +87,11 @@ impl Default for NodeConfig {
     }
 }
 
+/// `[http]`: the HTTP listener.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
+    /// Address the HTTP/WebSocket listener binds (default `127.0.0.1:8080`); `--listen`.
     pub listen: SocketAddr,
     /// PEM certificate chain; with `tls_key`, the listener serves HTTPS (browsers need it
     /// for camera access anywhere but localhost).
@@ -92,6 +102,7 @@ pub struct HttpConfig {
     pub rate_limit: vidid_signaling::ratelimit::RateLimitConfig,
 }
 
+/// `[api]`: what the ordering system's REST API needs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
@@ -106,6 +117,7 @@ pub struct ApiConfig {
     pub webhook_secret: Option<String>,
 }
 
+/// `[log]`: what is logged and how.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {

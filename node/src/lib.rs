@@ -31,6 +31,7 @@
 //! [`RegistryPlacement`]: vidid_control::RegistryPlacement
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 mod error;

@@ -49,6 +49,7 @@ pub struct VaultLibrary {
 }
 
 impl VaultLibrary {
+    /// The recordings in `vault`'s store, verified and decrypted with `keys`.
     pub fn new(vault: &Vault, keys: Arc<FileKeys>) -> Self {
         VaultLibrary {
             archive: Archive {

@@ -44,23 +44,31 @@ use crate::{MediaError, stun};
 /// What joining returns.
 #[derive(Debug, Clone)]
 pub struct Joined {
+    /// The new participant's id on this node; offers, candidates and leaving name it.
     pub participant: ParticipantId,
+    /// Whether the other seat was already taken when this participant joined.
     pub peer_present: bool,
 }
 
 /// The result of ending a call.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallSummary {
+    /// The call whose room was ended.
     pub call_id: String,
+    /// The recording the room wrote (named after the call); `None` when it wrote none.
     pub recording_id: Option<String>,
+    /// How long the room was open, from the first join to its end, in milliseconds.
     pub duration_ms: u64,
 }
 
 /// A snapshot for `/readyz` and capacity decisions.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeLoad {
+    /// Rooms open on this node.
     pub calls: usize,
+    /// Peer connections open on this node, across all rooms.
     pub peers: usize,
+    /// Rooms this node opens at most (`media.max_calls`); a join past it is refused.
     pub max_calls: usize,
 }
 

@@ -28,6 +28,7 @@
 //! what the receiver's downlink carries.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod downlink;

@@ -5,18 +5,28 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 /// Counters the media loop updates. Cheap to clone (the prometheus types are `Arc`s inside).
 #[derive(Clone)]
 pub struct MediaMetrics {
+    /// RTP packets relayed to the other participant, by `kind` (`audio`, `video`).
     pub packets_forwarded: IntCounterVec,
+    /// RTP payload bytes relayed to the other participant, by `kind` (`audio`, `video`).
     pub bytes_forwarded: IntCounterVec,
+    /// UDP datagrams received on the media socket.
     pub packets_received: IntCounter,
+    /// Datagrams from an address no peer connection owns; they are dropped.
     pub packets_unroutable: IntCounter,
+    /// RTCP feedback messages seen, by `type`.
     pub rtcp_feedback: IntCounterVec,
+    /// Calls with a room on this media node.
     pub active_calls: IntGauge,
+    /// Peer connections on this media node.
     pub active_peers: IntGauge,
+    /// Packets the engine refused to relay (codec not negotiated on the receiving leg, etc.).
     pub forward_errors: IntCounter,
+    /// Datagrams the media socket could not send (buffer full).
     pub send_failures: IntCounter,
     /// `packets_forwarded` / `bytes_forwarded` for audio (0) and video (1), resolved once so the
     /// relay does not look labels up per packet.
     pub forwarded_packets: [IntCounter; 2],
+    /// `bytes_forwarded` for audio (0) and video (1), resolved once like `forwarded_packets`.
     pub forwarded_bytes: [IntCounter; 2],
 }
 

@@ -36,9 +36,12 @@ pub(crate) type IdMap<V> = HashMap<ParticipantId, V, BuildHasherDefault<IdHasher
 /// An ICE candidate as the browser's `RTCIceCandidateInit` spells it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Candidate {
+    /// The candidate line (`candidate:…`), as in SDP.
     pub candidate: String,
+    /// The media stream identification tag the candidate belongs to, if given.
     #[serde(rename = "sdpMid")]
     pub sdp_mid: Option<String>,
+    /// The index of the m-line the candidate belongs to, if given.
     #[serde(rename = "sdpMLineIndex")]
     pub sdp_mline_index: Option<u16>,
 }
@@ -54,10 +57,13 @@ pub enum ParticipantEvent {
     Failed,
     /// The other participant took its seat / connected / left.
     PeerJoined,
+    /// The other participant's peer connection is up.
     PeerConnected,
+    /// The other participant left its seat.
     PeerLeft,
     /// The call is over.
     CallEnded {
+        /// Why the call ended, as the caller of the end gave it.
         reason: String,
     },
 }

@@ -24,9 +24,12 @@ pub struct TurnConfig {
 /// One entry of `RTCConfiguration.iceServers`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct IceServer {
+    /// The STUN or TURN URLs this entry covers.
     pub urls: Vec<String>,
+    /// The TURN username (`<unix expiry>:<label>`); `None` for STUN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The TURN password, base64 of the HMAC-SHA1 of the username; `None` for STUN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
 }

@@ -5,8 +5,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum SignalingError {
+    /// The request carries no API key, or the wrong one.
     #[error("missing or wrong api key")]
     Unauthorized,
+    /// The adapter's metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }

@@ -25,12 +25,16 @@
 //! but no `/ws`; `all` serves both, and the bare calls API.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+// pages.rs is being reworked on another branch; its three page handlers (`compliance`,
+// `board`, `asset`) get their docs there, and this allow goes with them.
+#[allow(missing_docs)]
 pub mod pages;
 pub mod ratelimit;
 mod state;

@@ -10,12 +10,16 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 /// See the module docs.
 #[derive(Clone)]
 pub struct SignalingMetrics {
+    /// Open participant WebSockets.
     pub ws_connections: IntGauge,
+    /// Errors sent to WebSocket clients, by `code`.
     pub ws_errors: IntCounterVec,
+    /// HTTP responses, by `status` code.
     pub http_responses: IntCounterVec,
 }
 
 impl SignalingMetrics {
+    /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = SignalingMetrics {
             ws_connections: IntGauge::new(

@@ -1,5 +1,6 @@
 //! The hand-written OpenAPI 3.1 description served at `/api/v1/openapi.json`.
 
+/// The document, `openapi.json`, compiled into the binary.
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use vidid_server::NodeLoad;
 
 use crate::AppState;
 
+/// `/healthz`, `/readyz` and `/metrics`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(healthz))

@@ -91,13 +91,17 @@ impl Default for RateLimitConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RateLimitConfigError {
+    /// An entry of the named list (`trusted_proxies`, `unlimited_clients`) is neither an
+    /// address nor a CIDR block.
     #[error("http.rate_limit.{0}: {1:?} is no address or cidr block")]
     BadAddress(&'static str, String),
+    /// The named rate or size is zero, negative or not a number.
     #[error("http.rate_limit.{0} must be positive")]
     NotPositive(&'static str),
 }
 
 impl RateLimitConfig {
+    /// Refuses a rate or size that is not positive and an address that does not parse.
     pub fn validate(&self) -> Result<(), RateLimitConfigError> {
         if !(self.per_second.is_finite() && self.per_second > 0.0) {
             return Err(RateLimitConfigError::NotPositive("per_second"));
@@ -206,11 +210,14 @@ pub struct TokenBucket {
 /// A bucket's shape: `capacity` tokens, refilled at `per_sec`.
 #[derive(Debug, Clone, Copy)]
 pub struct Rate {
+    /// Tokens added per second: the sustained rate.
     pub per_sec: f64,
+    /// Tokens a full bucket holds: the burst.
     pub capacity: f64,
 }
 
 impl Rate {
+    /// A bucket shape of `capacity` tokens refilled at `per_sec`.
     pub const fn new(per_sec: f64, capacity: f64) -> Rate {
         Rate { per_sec, capacity }
     }
@@ -258,6 +265,8 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter with no buckets yet; refuses a configuration [`RateLimitConfig::validate`]
+    /// refuses.
     pub fn new(cfg: RateLimitConfig) -> Result<Self, RateLimitConfigError> {
         cfg.validate()?;
         let blocks = |l: &[String]| l.iter().filter_map(|p| Cidr::parse(p)).collect();
@@ -270,6 +279,7 @@ impl RateLimiter {
         })
     }
 
+    /// The configuration it limits by.
     pub fn config(&self) -> &RateLimitConfig {
         &self.cfg
     }

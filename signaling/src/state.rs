@@ -36,10 +36,15 @@ pub struct AppState {
     pub node: Arc<NodeAgent>,
     /// The ordering system's API key.
     pub api_key: String,
+    /// The STUN/TURN servers handed to browsers when they join a call.
     pub turn: TurnConfig,
+    /// The REST API's rate limits.
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// The adapter's own metrics.
     pub metrics: SignalingMetrics,
+    /// The queue's metrics, refreshed at each `/metrics` scrape.
     pub control_metrics: ControlMetrics,
+    /// Every metric `/metrics` serves.
     pub registry: Registry,
     /// Run before each `/metrics` scrape (e.g. to copy recorder counters into gauges).
     pub scrape_hooks: Vec<Box<dyn Fn() + Send + Sync>>,

@@ -25,6 +25,8 @@ use crate::api::views::{
     CallLink, CaseView, EvidenceItem, QueueRow, QueueView, TakeView, TanSent, rfc3339,
 };
 
+/// The agents' routes: availability, queue, take, checks, TAN, instructions, snapshots, the
+/// ID photo and the decisions.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/agent/availability", put(set_availability))

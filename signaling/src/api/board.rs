@@ -15,6 +15,7 @@ use crate::api::ApiResult;
 use crate::api::extract::Staff;
 use crate::api::views::{HoursView, rfc3339};
 
+/// `GET /api/v1/board`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/board", get(board))
 }

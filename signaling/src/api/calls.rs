@@ -19,6 +19,7 @@ use crate::api::ApiResult;
 use crate::api::extract::OrderingSystem;
 use crate::api::views::rfc3339;
 
+/// `POST /api/v1/calls`, `GET /api/v1/calls/{call_id}`, `POST /api/v1/calls/{call_id}/end`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/calls", post(create_call))

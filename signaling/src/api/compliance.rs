@@ -25,6 +25,7 @@ use crate::api::views::{
     SearchView, TrailView, Verification, rfc3339,
 };
 
+/// The portal's routes: search, access grants, dossier, evidence, recording audio, trail.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/cases", get(search))

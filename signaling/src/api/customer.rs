@@ -18,6 +18,7 @@ use crate::api::views::{
     ConfirmView, CustomerStatus, HoursView, JoinedQueue, PhotoView, PlaceView, StateView,
 };
 
+/// The customer's routes under `/api/v1/customer`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/customer", get(status))

@@ -25,6 +25,7 @@ pub struct ApiError {
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 impl ApiError {
+    /// A refusal with this status, code and message, and no details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
@@ -34,10 +35,12 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status it is answered with.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
+    /// The stable machine-readable code (`error` in the body).
     pub fn code(&self) -> &'static str {
         self.code
     }

@@ -69,7 +69,9 @@ impl FromRequestParts<Arc<AppState>> for OrderingSystem {
 
 /// A signed-in staff member.
 pub struct Staff {
+    /// The staff member as the domain's rules see them.
     pub actor: Actor,
+    /// The signed-in user (id, username, role).
     pub user: User,
 }
 
@@ -97,7 +99,9 @@ impl FromRequestParts<Arc<AppState>> for Staff {
 
 /// The customer of the case their link token names.
 pub struct Customer {
+    /// The customer as the domain's rules see them.
     pub actor: Actor,
+    /// The case the link token names, as read for this request.
     pub case: Case,
 }
 
@@ -126,7 +130,9 @@ impl FromRequestParts<Arc<AppState>> for Customer {
 
 /// The ordering system (with an `Authorization` header) or a staff member (without).
 pub enum CaseReader {
+    /// The caller sent an `Authorization` header with the right API key.
     OrderingSystem(Actor),
+    /// The caller sent no `Authorization` header and has a valid session cookie.
     Staff(Staff),
 }
 
@@ -253,7 +259,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
 /// An uploaded image; see the module docs.
 pub struct Image {
+    /// `image/jpeg` or `image/png`, as declared and as the magic bytes say.
     pub content_type: String,
+    /// The image as uploaded.
     pub bytes: bytes::Bytes,
 }
 

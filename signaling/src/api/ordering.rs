@@ -16,6 +16,7 @@ use crate::api::extract::{CaseReader, OptionalJson, OrderingSystem, StrictJson};
 use crate::api::views::{CaseView, CreatedCase, customer_link};
 use crate::api::{ApiError, ApiResult};
 
+/// `POST /api/v1/cases`, `GET /api/v1/cases/{id}`, `POST /api/v1/cases/{id}/cancel`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/cases", post(create_case))

@@ -15,6 +15,7 @@ use crate::api::ApiResult;
 use crate::api::extract::{SESSION_COOKIE, Staff, StrictJson, cookie};
 use crate::api::views::{SessionView, UserView, WhoAmI};
 
+/// `POST`, `GET` and `DELETE /api/v1/session`.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/api/v1/session", post(login).get(whoami).delete(logout))
 }

@@ -101,9 +101,14 @@ impl CaseView {
 /// `201`/`200` of `POST /api/v1/cases`.
 #[derive(Debug, Serialize)]
 pub struct CreatedCase {
+    /// The case, without the customer's data.
     pub case: CaseView,
+    /// The customer's link token (for `X-Case-Token`); a replay gets a fresh valid one.
     pub customer_token: String,
+    /// The customer's link, `/customer?case=<token>`.
     pub customer_link: String,
+    /// Whether this answers a repeated `Idempotency-Key` with the same body (`200`, the same
+    /// case) rather than creating one (`201`).
     pub replayed: bool,
 }
 
@@ -128,7 +133,9 @@ impl From<&User> for UserView {
 /// `POST /api/v1/session`.
 #[derive(Debug, Serialize)]
 pub struct SessionView {
+    /// The signed-in user.
     pub user: UserView,
+    /// When the session (and its cookie) ends.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
@@ -136,6 +143,7 @@ pub struct SessionView {
 /// `GET /api/v1/session`.
 #[derive(Debug, Serialize)]
 pub struct WhoAmI {
+    /// The user of the session cookie.
     pub user: UserView,
 }
 
@@ -148,6 +156,7 @@ pub struct HoursView {
 }
 
 impl HoursView {
+    /// The working hours as they stand at `now`.
     pub fn at(hours: &WorkingHours, now: OffsetDateTime) -> Self {
         HoursView {
             open_now: hours.is_open(now),
@@ -160,105 +169,149 @@ impl HoursView {
 /// The customer's own place in the queue.
 #[derive(Debug, Serialize)]
 pub struct PlaceView {
+    /// The place in the queue; 1 is next.
     pub position: u32,
+    /// The estimated wait in seconds; `None` while no agent is on duty.
     pub estimated_wait_secs: Option<u64>,
+    /// Whether the customer's queue socket is connected (agents skip disconnected customers).
     pub connected: bool,
 }
 
 /// `GET /api/v1/customer`.
 #[derive(Debug, Serialize)]
 pub struct CustomerStatus {
+    /// The customer's case.
     pub case_id: String,
+    /// Where the case is.
     pub state: CaseState,
+    /// When the customer's link stops working.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// The customer's language (`sl`, `en`).
     pub language: vidid_cases::Lang,
+    /// Whether the ID photo has been uploaded.
     pub photo_uploaded: bool,
+    /// Whether the customer has confirmed their data.
     pub data_confirmed: bool,
+    /// Attempts the customer has left.
     pub retries_left: u32,
+    /// Whether nothing more will happen to the case (`final` on the wire).
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// The working hours now.
     pub hours: HoursView,
+    /// The customer's place in the queue; `None` when not queued.
     pub queue: Option<PlaceView>,
+    /// Aborted: why, in the customer's language; else `None`.
     pub message: Option<&'static str>,
+    /// Approved: where the customer goes next (e-signing); else `None`.
     pub redirect_url: Option<String>,
 }
 
 /// `POST /api/v1/customer/photo`.
 #[derive(Debug, Serialize)]
 pub struct PhotoView {
+    /// Where the case is after the upload.
     pub state: CaseState,
+    /// The stored photo: object id, content type, size, SHA-256, upload time.
     pub photo: Option<DocumentPhoto>,
 }
 
 /// A case's state alone.
 #[derive(Debug, Serialize)]
 pub struct StateView {
+    /// Where the case is.
     pub state: CaseState,
 }
 
 /// `POST /api/v1/customer/confirm`.
 #[derive(Debug, Serialize)]
 pub struct ConfirmView {
+    /// Where the case is; `prepared` when the data matches and the photo is there.
     pub state: CaseState,
+    /// Whether the confirmed data matches the case (a mismatch is an answer, not an error).
     pub matches: bool,
+    /// What differs, explained in the customer's language; empty when it matches.
     pub differences: Vec<String>,
+    /// The comparison, field by field.
     pub check: vidid_cases::DataCheck,
 }
 
 /// `POST /api/v1/customer/queue`.
 #[derive(Debug, Serialize)]
 pub struct JoinedQueue {
+    /// The place in the queue; 1 is next.
     pub position: u32,
+    /// The estimated wait in seconds; `None` while no agent is on duty.
     pub estimated_wait_secs: Option<u64>,
+    /// The token a reconnecting queue socket must send (`rejoin_token` on `/ws/queue`).
     pub rejoin_token: String,
 }
 
 /// A place in the queue as staff see it (no identity data).
 #[derive(Debug, Serialize)]
 pub struct QueueRow {
+    /// The place (case id, position, when it joined, connected, estimated wait), flattened.
     #[serde(flatten)]
     pub place: QueuePlace,
+    /// Seconds since the customer joined the queue, by the server's clock (never negative).
     pub waiting_secs: i64,
 }
 
 /// `GET /api/v1/queue`.
 #[derive(Debug, Serialize)]
 pub struct QueueView {
+    /// The server's time the answer was made at (RFC 3339); `waiting_secs` count to it.
     pub at: String,
+    /// The waiting customers' places.
     pub queue: Vec<QueueRow>,
+    /// The agents, their availability and the case of their current call.
     pub agents: Vec<AgentState>,
 }
 
 /// The call part of `POST /api/v1/agent/take`.
 #[derive(Debug, Serialize)]
 pub struct CallLink {
+    /// The agent's join page, `<media_url>/agent?token=<token>` (relative in the one-machine
+    /// mode).
     pub link: String,
+    /// The call room: `<case id>-<attempt>`.
     pub call_id: String,
+    /// The agent's join token for `/ws`.
     pub token: String,
+    /// The media node the call was placed on (join on `<media_url>/ws`); `None` in the
+    /// one-machine mode.
     pub media_url: Option<String>,
 }
 
 /// `POST /api/v1/agent/take`.
 #[derive(Debug, Serialize)]
 pub struct TakeView {
+    /// The taken case, with the customer's data.
     pub case: CaseView,
+    /// Where and how the agent joins the call.
     pub call: CallLink,
+    /// The prepared questions the agent goes through.
     pub questions: Vec<vidid_cases::Question>,
 }
 
 /// `POST /api/v1/cases/{id}/tan`.
 #[derive(Debug, Serialize)]
 pub struct TanSent {
+    /// The customer's phone number the TAN went to, masked.
     pub sent_to: String,
 }
 
 /// A case's audit trail and whether it verifies.
 #[derive(Debug, Serialize)]
 pub struct TrailView {
+    /// Whether every entry's hash and the chain check out.
     pub verified: bool,
+    /// Where and how the chain breaks; `None` when it verifies.
     pub broken: Option<String>,
+    /// The number of entries and the last hash kept with the case.
     pub head: ChainHead,
+    /// The trail's entries, oldest first.
     pub entries: Vec<AuditEntry>,
 }
 
@@ -276,7 +329,9 @@ impl From<vidid_cases::AuditTrail> for TrailView {
 /// `GET /api/v1/cases/{id}/audit`.
 #[derive(Debug, Serialize)]
 pub struct AuditView {
+    /// The case the trail belongs to.
     pub case_id: String,
+    /// The trail and whether it verifies, flattened.
     #[serde(flatten)]
     pub trail: TrailView,
 }
@@ -284,46 +339,71 @@ pub struct AuditView {
 /// `POST /api/v1/cases/{id}/access`.
 #[derive(Debug, Serialize)]
 pub struct AccessGranted {
+    /// The grant token, for `?grant=` on the dossier, evidence and audio endpoints.
     pub grant: String,
+    /// What the grant allows: `view`, `play` or `download`.
     pub action: &'static str,
+    /// When the grant stops working (RFC 3339; 15 minutes after issue).
     pub expires_at: String,
 }
 
 /// A row of `GET /api/v1/cases` (compliance search).
 #[derive(Debug, Serialize)]
 pub struct SearchRow {
+    /// The case id.
     pub id: String,
+    /// Where the case is.
     pub state: CaseState,
+    /// The customer's name.
     pub customer_name: String,
+    /// The ordering system's contract reference.
     pub contract_ref: String,
+    /// When the case was created (RFC 3339).
     pub created_at: String,
+    /// When the case ended for good (RFC 3339); `None` while it is not final.
     pub decided_at: Option<String>,
+    /// Identification attempts made so far.
     pub attempts: u32,
+    /// The id of the agent of the case, if any.
     pub agent_id: Option<String>,
+    /// That agent's username; `None` without an agent or when the name could not be read.
     pub agent: Option<String>,
 }
 
 /// `GET /api/v1/cases`.
 #[derive(Debug, Serialize)]
 pub struct SearchView {
+    /// The matching cases, at most `limit` of them.
     pub cases: Vec<SearchRow>,
+    /// Whether more cases matched than were returned.
     pub truncated: bool,
 }
 
 /// One evidence object of a case.
 #[derive(Debug, Serialize)]
 pub struct EvidenceItem {
+    /// The object's id, for `GET /api/v1/cases/{id}/evidence/{object_id}`.
     pub object_id: String,
+    /// What it is: `id_photo`, `face`, `document_front`, `document_back` or `audit_trail`.
     pub kind: String,
+    /// The object's media type (`image/jpeg`, `image/png`, `application/x-ndjson`).
     pub content_type: String,
+    /// The object's size in bytes.
     pub bytes: u64,
+    /// The plaintext's SHA-256, in hex.
     pub sha256: String,
+    /// When it was uploaded, taken or sealed (RFC 3339).
     pub taken_at: String,
+    /// The attempt a snapshot was taken in; `None` for the ID photo and sealed trails.
     pub attempt: Option<u32>,
+    /// Who produced it: `customer`, `system` or the agent's id; absent in the agent's own
+    /// answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken_by: Option<String>,
+    /// A sealed trail's entry count; absent for images.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries: Option<u64>,
+    /// A sealed trail's head hash (for `vidid audit verify --head`); absent for images.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head_hash: Option<String>,
 }
@@ -386,25 +466,36 @@ impl EvidenceItem {
 /// A recording of a case in the dossier.
 #[derive(Debug, Serialize)]
 pub struct RecordingRow {
+    /// The recording's id (the call id, `<case id>-<attempt>`).
     pub recording_id: String,
+    /// The attempt it recorded, from 1.
     pub attempt: usize,
+    /// The recorded timeline's length in milliseconds, when known.
     pub duration_ms: Option<u64>,
+    /// What `vidid recording verify` finds.
     pub verification: Verification,
 }
 
 /// What the vault's verification of a recording found.
 #[derive(Debug, Serialize)]
 pub struct Verification {
+    /// `verified`, `incomplete`, `failed` or `missing`.
     pub status: vidid_control::recordings::RecordingStatus,
+    /// What failed or is odd, in words.
     pub problems: Vec<String>,
 }
 
 /// `GET /api/v1/cases/{id}/dossier`.
 #[derive(Debug, Serialize)]
 pub struct DossierView {
+    /// The case, staff view.
     pub case: CaseView,
+    /// The username of the case's agent; `None` without one or when it could not be read.
     pub agent: Option<String>,
+    /// The audit trail and whether it verifies.
     pub audit: TrailView,
+    /// Every evidence object: the ID photo, the sealed trails, the snapshots.
     pub evidence: Vec<EvidenceItem>,
+    /// One row per attempt's recording.
     pub recordings: Vec<RecordingRow>,
 }
