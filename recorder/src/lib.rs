@@ -138,6 +138,7 @@
 //! [`export_recording_wav`]. Neither the timeline nor the muxer know the difference.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![deny(missing_docs)]
 
 use std::path::PathBuf;

@@ -32,9 +32,6 @@ mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
-// pages.rs is being reworked on another branch; its three page handlers (`compliance`,
-// `board`, `asset`) get their docs there, and this allow goes with them.
-#[allow(missing_docs)]
 pub mod pages;
 pub mod ratelimit;
 mod state;

@@ -126,10 +126,12 @@ pub async fn agent(RawQuery(q): RawQuery) -> Response {
     }
 }
 
+/// `/compliance`: the compliance portal.
 pub async fn compliance() -> Response {
     serve("staff/compliance.html")
 }
 
+/// `/board`: the supervisors' live board.
 pub async fn board() -> Response {
     serve("staff/board.html")
 }

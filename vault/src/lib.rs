@@ -43,6 +43,7 @@
 //! `docs/recording-format.md`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![deny(missing_docs)]
 
 pub mod canonical;
