@@ -20,8 +20,6 @@
 //! rejection or an abort ends it. After an abort the customer may queue again until
 //! `max_attempts` calls have been made; then the case is final.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -30,218 +28,12 @@ use crate::audit::AuditEvent;
 use crate::case::{Case, DocumentPhoto, Snapshot};
 use crate::matching::{ConfirmedData, DataCheck, Lang, check_data};
 use crate::tan::{TanConfig, TanOutcome, TanState, generate_code, mask_phone};
-use crate::users::{Actor, Permission, Role};
-
-/// Where a case is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseState {
-    /// Created by the ordering system; the customer has not finished preparing.
-    Created,
-    /// ID photo uploaded and data confirmed; may queue during working hours.
-    Prepared,
-    /// Waiting for an agent.
-    Queued,
-    /// An agent took the customer; the call is being set up or running.
-    InCall,
-    /// The agent is going through the checklist.
-    Checks,
-    Approved,
-    Rejected,
-    /// The last attempt was interrupted; final once no retries are left.
-    Aborted,
-    Expired,
-    Cancelled,
-}
-
-impl CaseState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseState::Created => "created",
-            CaseState::Prepared => "prepared",
-            CaseState::Queued => "queued",
-            CaseState::InCall => "in_call",
-            CaseState::Checks => "checks",
-            CaseState::Approved => "approved",
-            CaseState::Rejected => "rejected",
-            CaseState::Aborted => "aborted",
-            CaseState::Expired => "expired",
-            CaseState::Cancelled => "cancelled",
-        }
-    }
-
-    /// The inverse of [`CaseState::as_str`].
-    pub fn parse(s: &str) -> Option<CaseState> {
-        ALL_STATES.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-/// Every state, in lifecycle order.
-pub const ALL_STATES: [CaseState; 10] = [
-    CaseState::Created,
-    CaseState::Prepared,
-    CaseState::Queued,
-    CaseState::InCall,
-    CaseState::Checks,
-    CaseState::Approved,
-    CaseState::Rejected,
-    CaseState::Aborted,
-    CaseState::Expired,
-    CaseState::Cancelled,
-];
-
-impl fmt::Display for CaseState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The items of the agent's checklist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckItem {
-    /// The customer showed the room; the agent attests nobody else was seen or heard.
-    AloneInRoom,
-    /// The prepared questions about the customer's intent, answered.
-    Intent,
-    /// The face matches the document photo.
-    FaceMatchesDocument,
-    /// The document's front was shown and its security features looked right.
-    DocumentFront,
-    /// The document's back likewise.
-    DocumentBack,
-    /// The TAN was read back correctly (recorded by [`crate::Cases::verify_tan`]).
-    Tan,
-}
-
-/// The whole checklist, in the order the console shows it.
-pub const CHECKLIST: [CheckItem; 6] = [
-    CheckItem::AloneInRoom,
-    CheckItem::Intent,
-    CheckItem::FaceMatchesDocument,
-    CheckItem::DocumentFront,
-    CheckItem::DocumentBack,
-    CheckItem::Tan,
-];
-
-impl CheckItem {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckItem::AloneInRoom => "alone_in_room",
-            CheckItem::Intent => "intent",
-            CheckItem::FaceMatchesDocument => "face_matches_document",
-            CheckItem::DocumentFront => "document_front",
-            CheckItem::DocumentBack => "document_back",
-            CheckItem::Tan => "tan",
-        }
-    }
-}
-
-impl fmt::Display for CheckItem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The answer to one prepared question.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntentAnswer {
-    /// The [`Question::id`].
-    pub question_id: String,
-    /// What the customer said, in the agent's words.
-    pub answer: String,
-    /// The agent judges the answer consistent with free will and the stated intent.
-    pub acceptable: bool,
-}
-
-/// What the agent records for a checklist item (the TAN has its own functions).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "item", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CheckAnswer {
-    AloneInRoom {
-        /// The customer turned the camera round the room.
-        room_shown: bool,
-        /// The agent's attestation.
-        nobody_else_seen_or_heard: bool,
-        #[serde(default)]
-        observation: String,
-    },
-    Intent {
-        /// One per configured question, in the configured order.
-        answers: Vec<IntentAnswer>,
-        /// The agent's observations of the customer's reactions and behaviour.
-        #[serde(default)]
-        observation: String,
-    },
-    FaceMatchesDocument {
-        matches: bool,
-        #[serde(default)]
-        observation: String,
-    },
-    DocumentFront {
-        shown: bool,
-        security_features_ok: bool,
-        #[serde(default)]
-        observation: String,
-    },
-    DocumentBack {
-        shown: bool,
-        security_features_ok: bool,
-        #[serde(default)]
-        observation: String,
-    },
-    /// Written by the TAN functions; refused from [`crate::Cases::record_check`].
-    Tan { verified: bool },
-}
-
-impl CheckAnswer {
-    pub fn item(&self) -> CheckItem {
-        match self {
-            CheckAnswer::AloneInRoom { .. } => CheckItem::AloneInRoom,
-            CheckAnswer::Intent { .. } => CheckItem::Intent,
-            CheckAnswer::FaceMatchesDocument { .. } => CheckItem::FaceMatchesDocument,
-            CheckAnswer::DocumentFront { .. } => CheckItem::DocumentFront,
-            CheckAnswer::DocumentBack { .. } => CheckItem::DocumentBack,
-            CheckAnswer::Tan { .. } => CheckItem::Tan,
-        }
-    }
-
-    /// Whether the answer lets the identification proceed.
-    pub fn passed(&self) -> bool {
-        match self {
-            CheckAnswer::AloneInRoom {
-                room_shown,
-                nobody_else_seen_or_heard,
-                ..
-            } => *room_shown && *nobody_else_seen_or_heard,
-            CheckAnswer::Intent { answers, .. } => answers.iter().all(|a| a.acceptable),
-            CheckAnswer::FaceMatchesDocument { matches, .. } => *matches,
-            CheckAnswer::DocumentFront {
-                shown,
-                security_features_ok,
-                ..
-            }
-            | CheckAnswer::DocumentBack {
-                shown,
-                security_features_ok,
-                ..
-            } => *shown && *security_features_ok,
-            CheckAnswer::Tan { verified } => *verified,
-        }
-    }
-}
-
-/// One recorded checklist answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckRecord {
-    pub item: CheckItem,
-    pub passed: bool,
-    pub answer: CheckAnswer,
-    pub by: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
+use crate::users::Actor;
+pub use crate::vocabulary::{
+    ALL_STATES, AbortReason, CHECKLIST, CaseState, CheckAnswer, CheckItem, CheckRecord,
+    EvidenceAccess, IntentAnswer,
+};
+use crate::vocabulary::{Permission, Role};
 
 /// A prepared question the agent asks, in Slovenian and English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,44 +80,7 @@ pub fn default_questions() -> Vec<Question> {
     ]
 }
 
-/// Why an attempt was interrupted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AbortReason {
-    BadLight,
-    BadImage,
-    BadSound,
-    /// Someone else seems to be present or to influence the customer.
-    ThirdPartySuspected,
-    /// Another suspicion (document, behaviour) that does not allow continuing.
-    OtherSuspicion,
-    ConnectionLost,
-    CustomerLeft,
-    AgentLeft,
-    /// The customer asked to stop.
-    CustomerRequest,
-    /// The TAN could not be confirmed (locked, not received).
-    TanFailed,
-    TechnicalProblem,
-}
-
 impl AbortReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AbortReason::BadLight => "bad_light",
-            AbortReason::BadImage => "bad_image",
-            AbortReason::BadSound => "bad_sound",
-            AbortReason::ThirdPartySuspected => "third_party_suspected",
-            AbortReason::OtherSuspicion => "other_suspicion",
-            AbortReason::ConnectionLost => "connection_lost",
-            AbortReason::CustomerLeft => "customer_left",
-            AbortReason::AgentLeft => "agent_left",
-            AbortReason::CustomerRequest => "customer_request",
-            AbortReason::TanFailed => "tan_failed",
-            AbortReason::TechnicalProblem => "technical_problem",
-        }
-    }
-
     /// What the customer is told. Suspicions are not named to the customer: they get the
     /// neutral message, so that an influencing third party learns nothing.
     pub fn customer_message(self, lang: Lang) -> &'static str {
@@ -380,12 +135,6 @@ impl AbortReason {
                 "The identification could not be completed. You may join the queue again."
             }
         }
-    }
-}
-
-impl fmt::Display for AbortReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -1111,49 +860,6 @@ pub(crate) fn cancel(
     case.reason = Some(reason.to_string());
     fx.webhook = true;
     Ok(fx)
-}
-
-/// How evidence is accessed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EvidenceAccess {
-    /// Opened the case's evidence (trail, checklist, snapshots) in the compliance portal.
-    View,
-    /// Opened or played the recording.
-    Play,
-    /// Downloaded the recording.
-    Download,
-    /// Exported the recording or the evidence bundle.
-    Export,
-    /// Verified the recording or the trail.
-    Verify,
-    /// Read the audit trail.
-    ReadAudit,
-}
-
-impl EvidenceAccess {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EvidenceAccess::View => "view",
-            EvidenceAccess::Play => "play",
-            EvidenceAccess::Download => "download",
-            EvidenceAccess::Export => "export",
-            EvidenceAccess::Verify => "verify",
-            EvidenceAccess::ReadAudit => "read_audit",
-        }
-    }
-
-    /// The permission the access needs.
-    pub fn permission(self) -> Permission {
-        match self {
-            EvidenceAccess::Play | EvidenceAccess::Download | EvidenceAccess::Verify => {
-                Permission::OpenRecordings
-            }
-            EvidenceAccess::View => Permission::ReadAudit,
-            EvidenceAccess::Export => Permission::ExportEvidence,
-            EvidenceAccess::ReadAudit => Permission::ReadAudit,
-        }
-    }
 }
 
 /// Staff: an access to the recording or evidence, logged before it is granted.

@@ -74,7 +74,8 @@ impl Cases {
         delivery: &WebhookDelivery,
         error: &str,
     ) -> Result<bool, CasesError> {
-        let next = (delivery.attempts < MAX_ATTEMPTS).then(|| self.now() + backoff(delivery.attempts));
+        let next =
+            (delivery.attempts < MAX_ATTEMPTS).then(|| self.now() + backoff(delivery.attempts));
         self.store()
             .webhook_failed(&delivery.id, error, next)
             .await?;
