@@ -20,18 +20,15 @@
 //! that is why the export ([`export_jsonl`]) goes into the write-once recording vault with the
 //! recording, where the chain head is fixed.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::CasesError;
-use crate::flow::{AbortReason, CaseState, CheckAnswer, CheckItem};
+use crate::case::{Customer, SnapshotKind};
 use crate::matching::DataCheck;
-use crate::users::{Actor, Role};
-
-/// The `prev_hash` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::users::Actor;
+use crate::vocabulary::{AbortReason, CaseState, CheckAnswer, CheckItem, Role};
+pub use crate::vocabulary::{BreakKind, ChainBreak, ChainHead, GENESIS};
 
 /// What happened. Serialised as `{"type": "...", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +37,7 @@ pub enum AuditEvent {
     /// The ordering system created the case: the identity to be established is evidence too.
     CaseCreated {
         contract_ref: String,
-        customer: crate::case::Customer,
+        customer: Customer,
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
     },
@@ -130,7 +127,7 @@ pub enum AuditEvent {
     /// The agent took a snapshot of the call (face, document front or back), stored
     /// encrypted by reference.
     SnapshotTaken {
-        kind: crate::case::SnapshotKind,
+        kind: SnapshotKind,
         object_id: String,
         content_type: String,
         bytes: u64,
@@ -173,22 +170,6 @@ impl AuditEntry {
             &self.event,
             &self.prev_hash,
         )
-    }
-}
-
-/// The number of entries and the last hash, kept with the case so truncation is visible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainHead {
-    pub len: u64,
-    pub hash: String,
-}
-
-impl Default for ChainHead {
-    fn default() -> Self {
-        ChainHead {
-            len: 0,
-            hash: GENESIS.into(),
-        }
     }
 }
 
@@ -251,46 +232,6 @@ pub fn next_entry(
     };
     e.hash = e.compute_hash();
     Ok(e)
-}
-
-/// What is wrong with a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakKind {
-    /// The entry's content does not match its hash.
-    Edited,
-    /// An entry with this sequence number is missing.
-    Missing,
-    /// Entries are out of order.
-    OutOfOrder,
-    /// The entry does not link to the hash of the entry before it.
-    BrokenLink,
-    /// Entries after this one were removed (the chain is shorter than its recorded head).
-    Truncated,
-    /// The entry belongs to another case.
-    WrongCase,
-}
-
-/// Where and how a chain fails to verify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainBreak {
-    /// The sequence number of the entry at fault (for `Missing`, the missing one).
-    pub seq: u64,
-    pub kind: BreakKind,
-}
-
-impl fmt::Display for ChainBreak {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.kind {
-            BreakKind::Edited => "was edited",
-            BreakKind::Missing => "is missing",
-            BreakKind::OutOfOrder => "is out of order",
-            BreakKind::BrokenLink => "does not link to the entry before it",
-            BreakKind::Truncated => "is the last left; later entries were removed",
-            BreakKind::WrongCase => "belongs to another case",
-        };
-        write!(f, "entry {} {what}", self.seq)
-    }
 }
 
 /// Verifies a case's whole trail, in the order given; `head`, when known (from the case),

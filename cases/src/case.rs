@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use crate::CasesError;
-use crate::audit::ChainHead;
-use crate::flow::{AbortReason, CaseState, CheckItem, CheckRecord};
 use crate::matching::{Document, Lang, check_document};
 use crate::tan::TanState;
+pub use crate::vocabulary::SnapshotKind;
+use crate::vocabulary::{AbortReason, CaseState, ChainHead, CheckItem, CheckRecord};
 
 time::serde::format_description!(pub(crate) iso_date, Date, "[year]-[month]-[day]");
 
@@ -38,34 +38,6 @@ pub struct DocumentPhoto {
 }
 
 /// An identification case. Read it freely; change it only through [`crate::Cases`].
-/// What a snapshot of the call shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SnapshotKind {
-    Face,
-    DocumentFront,
-    DocumentBack,
-}
-
-impl SnapshotKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SnapshotKind::Face => "face",
-            SnapshotKind::DocumentFront => "document_front",
-            SnapshotKind::DocumentBack => "document_back",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SnapshotKind> {
-        match s {
-            "face" => Some(SnapshotKind::Face),
-            "document_front" => Some(SnapshotKind::DocumentFront),
-            "document_back" => Some(SnapshotKind::DocumentBack),
-            _ => None,
-        }
-    }
-}
-
 /// A still image the agent took during the call, stored by the evidence store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {

@@ -1,9 +1,7 @@
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::audit::ChainBreak;
-use crate::flow::{CaseState, CheckItem};
-use crate::users::{Permission, Role};
+use crate::vocabulary::{CaseState, ChainBreak, CheckItem, Permission, Role};
 
 /// Everything this crate refuses or fails at.
 ///

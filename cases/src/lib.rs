@@ -64,19 +64,22 @@ pub mod tan;
 pub mod testing;
 pub mod users;
 pub mod validity;
+pub mod vocabulary;
 pub mod webhook;
 
 pub use audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead};
-pub use case::{Case, Customer, DocumentPhoto, NewCase, SealedTrail, Snapshot, SnapshotKind};
+pub use case::{Case, Customer, DocumentPhoto, NewCase, SealedTrail, Snapshot};
 pub use clock::{Clock, ShiftedClock, SystemClock, TestClock};
 pub use error::CasesError;
-pub use flow::{
-    AbortReason, CaseState, CheckAnswer, CheckItem, EvidenceAccess, IntentAnswer, Question,
-};
+pub use flow::Question;
 pub use hours::WorkingHours;
 pub use matching::{ConfirmedData, DataCheck, Document, DocumentKind, Lang, NameDifference};
 pub use queue::{AgentState, AgentStatus, QueueEvent, QueuePlace, QueueTicket};
 pub use service::{AuditTrail, CaseQuery, Cases, CasesConfig, NewLink, SessionConfig, SweepReport};
 pub use store::{Backend, Store, StoreConfig};
 pub use tan::{OutboxSms, Sms, SmsGateway, TanOutcome};
-pub use users::{Actor, Login, Permission, Role, User};
+pub use users::{Actor, Login, User};
+pub use vocabulary::{
+    AbortReason, CaseState, CheckAnswer, CheckItem, EvidenceAccess, IntentAnswer, Permission, Role,
+    SnapshotKind,
+};

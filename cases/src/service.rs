@@ -8,10 +8,10 @@ use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
 use crate::CasesError;
-use crate::audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead, export_jsonl, verify_chain};
+use crate::audit::{AuditEntry, AuditEvent, export_jsonl, verify_chain};
 use crate::case::{Case, DocumentPhoto, NewCase};
 use crate::clock::{Clock, SystemClock};
-use crate::flow::{self, AbortReason, CaseState, CheckAnswer, Effects, EvidenceAccess, FlowConfig};
+use crate::flow::{self, Effects, FlowConfig};
 use crate::hours::{HoursConfig, WorkingHours};
 use crate::matching::{ConfirmedData, DataCheck};
 use crate::queue::{
@@ -20,8 +20,11 @@ use crate::queue::{
 };
 use crate::store::{self, Created, Store, StoreConfig};
 use crate::tan::{OutboxSms, Sms, SmsGateway, TanConfig, TanOutcome, tan_text};
-use crate::users::{self, Actor, Login, Permission, Role, User};
+use crate::users::{self, Actor, Login, User};
 use crate::validity::link_expires_at;
+use crate::vocabulary::{
+    AbortReason, CaseState, ChainBreak, ChainHead, CheckAnswer, EvidenceAccess, Permission, Role,
+};
 
 /// The `sessions` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,109 +17,18 @@
 //! passes, one lane, a 16-byte random salt). Session and link tokens are 32 random bytes,
 //! base64url; only their SHA-256 is stored, so a database dump holds no usable token.
 
-use std::fmt;
-
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::CasesError;
-
-/// A role an actor acts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Customer,
-    Agent,
-    Supervisor,
-    Compliance,
-    Admin,
-    /// The ordering system, through the API key.
-    OrderingSystem,
-    /// vidid itself: sweepers, connection monitors.
-    System,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Agent => "agent",
-            Role::Supervisor => "supervisor",
-            Role::Compliance => "compliance",
-            Role::Admin => "admin",
-            Role::OrderingSystem => "ordering_system",
-            Role::System => "system",
-        }
-    }
-
-    /// Parses a staff role (`agent`, `supervisor`, `compliance`, `admin`).
-    pub fn parse_staff(s: &str) -> Option<Role> {
-        Some(match s {
-            "agent" => Role::Agent,
-            "supervisor" => Role::Supervisor,
-            "compliance" => Role::Compliance,
-            "admin" => Role::Admin,
-            _ => return None,
-        })
-    }
-
-    fn parse(s: &str) -> Option<Role> {
-        Role::parse_staff(s).or(match s {
-            "customer" => Some(Role::Customer),
-            "ordering_system" => Some(Role::OrderingSystem),
-            "system" => Some(Role::System),
-            _ => None,
-        })
-    }
-
-    /// A role local users can have.
-    pub fn is_staff(self) -> bool {
-        matches!(
-            self,
-            Role::Agent | Role::Supervisor | Role::Compliance | Role::Admin
-        )
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::vocabulary::{Permission, Role};
 
 impl std::str::FromStr for Role {
     type Err = CasesError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Role::parse(s).ok_or_else(|| CasesError::invalid("role", format!("unknown role {s:?}")))
-    }
-}
-
-/// What staff may do; see the module docs for the matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    TakeCalls,
-    ViewQueue,
-    ReadCases,
-    ReadAudit,
-    OpenRecordings,
-    ExportEvidence,
-    ManageUsers,
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Permission::TakeCalls => "take_calls",
-            Permission::ViewQueue => "view_queue",
-            Permission::ReadCases => "read_cases",
-            Permission::ReadAudit => "read_audit",
-            Permission::OpenRecordings => "open_recordings",
-            Permission::ExportEvidence => "export_evidence",
-            Permission::ManageUsers => "manage_users",
-        })
     }
 }
 

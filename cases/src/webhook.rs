@@ -10,7 +10,9 @@
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::format_time;
 use crate::case::Case;
+use crate::vocabulary::CaseState;
 
 /// One delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,8 +55,8 @@ pub(crate) fn for_case(case: &Case, id: String, now: OffsetDateTime) -> Option<W
         "contract_ref": case.contract_ref,
         "state": case.state,
         "reason": case.reason,
-        "esign_url": if case.state == crate::flow::CaseState::Approved { case.esign_url.clone() } else { None },
-        "at": crate::audit::format_time(now),
+        "esign_url": if case.state == CaseState::Approved { case.esign_url.clone() } else { None },
+        "at": format_time(now),
     })
     .to_string();
     Some(WebhookDelivery {

@@ -36,10 +36,10 @@ use crate::CasesError;
 use crate::audit::AuditEntry;
 use crate::case::Case;
 use crate::cluster::{BusMsg, CallAssignment, MediaNode};
-use crate::flow::CaseState;
 use crate::flow::Effects;
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
 use crate::users::{Actor, User};
+use crate::vocabulary::CaseState;
 use crate::webhook::WebhookDelivery;
 
 /// The `store` section of the configuration.

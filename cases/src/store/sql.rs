@@ -13,14 +13,14 @@ use tracing::{debug, warn};
 
 use super::{Backend, Created, Mutation, Store};
 use crate::CasesError;
-use crate::audit::{AuditEntry, ChainHead, next_entry};
+use crate::audit::{AuditEntry, next_entry};
 use crate::case::Case;
 use crate::clock::{from_micros, to_micros};
 use crate::cluster::{BusMsg, CallAssignment, MediaNode};
-use crate::flow::CaseState;
 use crate::flow::{Effects, QueueOp};
 use crate::queue::{AgentState, AgentStatus, QueueEntry, QueueEvent};
-use crate::users::{Actor, Role, User, new_id};
+use crate::users::{Actor, User, new_id};
+use crate::vocabulary::{CaseState, ChainHead, Role};
 use crate::webhook::{self, WebhookDelivery};
 
 const MIGRATIONS_SQLITE: &[(i64, &str)] = &[
